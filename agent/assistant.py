@@ -1,0 +1,215 @@
+"""The one object the CLI and the web page drive: index management plus asking questions.
+
+It owns the lazily-made outside things (chat model, embeddings, index, checkpointer) and
+turns every expected failure into a one-line :class:`~knowledge.errors.RagchatError`.
+It holds no presentation: no printing, no Streamlit.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.vectorstores import InMemoryVectorStore
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import MemorySaver
+from langgraph.graph.state import CompiledStateGraph
+
+from agent.chat_model import make_chat_model
+from agent.formatting import CHARS_PER_TOKEN
+from agent.graph import build_graph
+from agent.settings import Settings, load_settings
+from knowledge.embeddings import make_embeddings
+from knowledge.errors import RagchatError, explain_ollama_error
+from knowledge.index import IndexInfo, KnowledgeIndex, Progress, ingest_folder
+from knowledge.loader import LoadReport
+from knowledge.retriever import IndexRetriever
+
+MAX_THREAD_ID_CHARS = 200
+
+
+@dataclass
+class IngestResult:
+    """What an ingest did, for the summary line."""
+
+    index: KnowledgeIndex
+    report: LoadReport
+    path: Path
+
+
+@dataclass
+class Turn:
+    """One question being answered. Iterate it for the answer's tokens; then read the result.
+
+    Iterating runs the graph once; afterwards ``answer`` holds the stored answer text and
+    ``sources`` the display records of the sources the prompt held.
+    """
+
+    graph: CompiledStateGraph
+    question: str
+    thread_id: str
+    settings: Settings
+    answer: str = ""
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[str]:
+        """Stream the answer token by token."""
+        config = {"configurable": {"thread_id": self.thread_id}}
+        inputs = {"messages": [HumanMessage(self.question)]}
+        final: dict[str, Any] = {}
+        try:
+            for mode, data in self.graph.stream(inputs, config, stream_mode=["messages", "values"]):
+                if mode == "values":
+                    final = data
+                    self.sources = data.get("sources", self.sources)
+                    continue
+                chunk, meta = data
+                if meta.get("langgraph_node") == "generate" and isinstance(chunk, AIMessageChunk) and chunk.content:
+                    yield str(chunk.content)
+        except Exception as exc:
+            explained = explain_ollama_error(exc, base_url=self.settings.ollama_host, model=self.settings.chat_model)
+            if explained is None:
+                raise
+            raise explained from exc
+        self.answer = str(final["messages"][-1].content)
+        self.sources = final.get("sources", [])
+
+    def run(self) -> str:
+        """Consume the stream and return the whole answer."""
+        for _ in self:
+            pass
+        return self.answer
+
+
+class Assistant:
+    """ragchat's application object: one per process, shared by every conversation."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        llm: BaseChatModel | None = None,
+        embeddings: Embeddings | None = None,
+        checkpointer: BaseCheckpointSaver | None = None,
+    ) -> None:
+        """Create the assistant; models are made on first use unless given here."""
+        self.settings = settings or load_settings()
+        self._llm = llm
+        self._embeddings = embeddings
+        self.checkpointer = checkpointer or MemorySaver()
+        self._index: KnowledgeIndex | None = None
+        self._graph: CompiledStateGraph | None = None
+        self._lock = threading.RLock()
+
+    # -- outside things ------------------------------------------------------------
+    @property
+    def llm(self) -> BaseChatModel:
+        """The chat model (made from settings on first use)."""
+        if self._llm is None:
+            self._llm = make_chat_model(self.settings)
+        return self._llm
+
+    @property
+    def embeddings(self) -> Embeddings:
+        """The embedding model (made from settings on first use)."""
+        if self._embeddings is None:
+            s = self.settings
+            self._embeddings = make_embeddings(s.embedding_backend, s.embedding_model, s.ollama_host)
+        return self._embeddings
+
+    # -- the index -----------------------------------------------------------------
+    def load_index(self) -> KnowledgeIndex | None:
+        """Return the saved index, or ``None`` if nothing has been ingested yet."""
+        with self._lock:
+            if self._index is None:
+                self._index = KnowledgeIndex.load(self.settings.index_path, self.embeddings, self.settings.embedding)
+            return self._index
+
+    def ingest(self, folder: str | Path | None = None, progress: Progress | None = None) -> IngestResult:
+        """Index every readable document under ``folder`` (default: the documents folder) and save it.
+
+        The previous index stays in place until the new one is completely saved.
+        """
+        s = self.settings
+        folder = Path(folder) if folder is not None else s.docs_dir
+        index, report = ingest_folder(
+            folder, self.embeddings, s.embedding, s.chunk_size, s.chunk_overlap, progress=progress
+        )
+        index.save(s.index_path)
+        with self._lock:
+            self._index, self._graph = index, None
+        return IngestResult(index=index, report=report, path=s.index_path)
+
+    def ensure_index(self, progress: Progress | None = None) -> KnowledgeIndex:
+        """Return the index, building it from the documents folder if none exists yet."""
+        with self._lock:
+            index = self.load_index()
+            if index is None:
+                index = self.ingest(progress=progress).index
+            return index
+
+    # -- conversations -------------------------------------------------------------
+    @property
+    def graph(self) -> CompiledStateGraph:
+        """The compiled agent over the current index (which must exist)."""
+        with self._lock:
+            if self._graph is None:
+                index = self.load_index()
+                if index is None:
+                    raise RagchatError("There is no index yet — run `ragchat ingest` first.")
+                retriever = IndexRetriever(index=index, k=self.settings.k)
+                self._graph = build_graph(self.llm, retriever, self.checkpointer)
+            return self._graph
+
+    def ask(self, question: str, thread_id: str) -> Turn:
+        """Check the question and thread, and return the turn that answers it when iterated."""
+        question = (question or "").strip()
+        if not question:
+            raise RagchatError("The question is empty — type a question about your documents.")
+        limit = self.max_question_chars
+        if len(question) > limit:
+            raise RagchatError(
+                f"The question is too long ({len(question):,} characters; the limit is {limit:,}) — "
+                "shorten it, or raise RAGCHAT_NUM_CTX."
+            )
+        return Turn(self.graph, question, check_thread_id(thread_id), self.settings)
+
+    @property
+    def max_question_chars(self) -> int:
+        """Longest question accepted: a quarter of the context window, so sources still fit."""
+        return int(self.settings.num_ctx / 4 * CHARS_PER_TOKEN)
+
+    def history(self, thread_id: str) -> list[BaseMessage]:
+        """Return a thread's messages, oldest first (empty for a new thread)."""
+        config = {"configurable": {"thread_id": check_thread_id(thread_id)}}
+        snapshot = self.checkpointer.get_tuple(config)
+        if snapshot is None:
+            return []
+        return list(snapshot.checkpoint["channel_values"].get("messages", []))
+
+    def mermaid(self) -> str:
+        """Return the agent's graph as Mermaid text (needs neither Ollama nor an index)."""
+        s = self.settings
+        info = IndexInfo(s.embedding, 0, s.chunk_size, s.chunk_overlap)
+        empty = KnowledgeIndex(InMemoryVectorStore(self.embeddings), info)
+        graph = build_graph(self.llm, IndexRetriever(index=empty, k=s.k))
+        return graph.get_graph().draw_mermaid()
+
+
+def check_thread_id(thread_id: str) -> str:
+    """Return a usable thread id, or raise a one-line error saying what is wrong with it."""
+    cleaned = (thread_id or "").strip()
+    if not cleaned:
+        raise RagchatError("The thread name is empty — give a name such as `--thread notes`.")
+    if len(cleaned) > MAX_THREAD_ID_CHARS:
+        raise RagchatError(f"The thread name is longer than {MAX_THREAD_ID_CHARS} characters — use a shorter one.")
+    if any(unicodedata.category(ch) == "Cc" for ch in cleaned):
+        raise RagchatError("The thread name contains control characters — use letters, digits and punctuation.")
+    return cleaned

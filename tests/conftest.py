@@ -1,0 +1,95 @@
+"""Shared fixtures: a clean environment per test, the fake Ollama server, a small corpus."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.assistant import Assistant
+from agent.settings import Settings, load_settings
+from tests.fake_ollama import FakeOllama
+
+# A made-up fact no model could know: retrieval must find it, not remember it.
+PLANTED = "The Quillmarsh tide bell was cast by Oriel Vantongeren in 1743 and weighs 612 kilograms."
+
+CORPUS = {
+    "harbour.md": (
+        "# The Quillmarsh Bell\n\n"
+        + PLANTED
+        + "\nIt hangs in the harbour tower.\n---\n"
+        + "# Ferries\n\nThe morning ferry to Dunlow leaves at 07:15 from pier two.\n"
+    ),
+    "notes/market.txt": (
+        "Market day\n\nThe Saturday market sells smoked mackerel, rye bread and wool.\n"
+        "---\nWeather\n\nFog usually lifts from the bay by eleven in the morning.\n"
+    ),
+    "ignored.csv": "a,b\n1,2\n",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Remove every ragchat/Ollama variable and run from an empty folder."""
+    for name in list(os.environ):
+        if name.startswith("RAGCHAT_") or name == "OLLAMA_HOST":
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    """A fake Ollama on 127.0.0.1 and a free port, stopped after the test."""
+    server = FakeOllama().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A folder with two documents (one in a subfolder) and a file of an ignored type."""
+    root = tmp_path / "docs"
+    for name, text in CORPUS.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def unreachable_url() -> str:
+    """A localhost URL on which nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def settings(fake_ollama: FakeOllama, corpus: Path, tmp_path: Path) -> Settings:
+    """Settings pointing at the fake server, the test corpus and a private data folder."""
+    return load_settings(ollama_host=fake_ollama.url, docs_dir=corpus, home=tmp_path / "home")
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
+    """The same settings, but given through environment variables (for the CLI and the page)."""
+    monkeypatch.setenv("OLLAMA_HOST", settings.ollama_host)
+    monkeypatch.setenv("RAGCHAT_DOCS_DIR", str(settings.docs_dir))
+    monkeypatch.setenv("RAGCHAT_HOME", str(settings.home))
+    return settings
+
+
+@pytest.fixture
+def assistant(settings: Settings) -> Assistant:
+    """An Assistant over the test corpus, index built, talking to the fake server."""
+    app = Assistant(settings)
+    app.ensure_index()
+    return app

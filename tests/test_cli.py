@@ -1,0 +1,162 @@
+"""The ``ragchat`` command, in-process (``main(argv)``) and once as a real subprocess."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.settings import Settings
+from tests.conftest import PLANTED
+from tests.fake_ollama import FakeOllama
+from ui.cli import main
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_builds_the_index_and_summarises(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["ingest", str(env.docs_dir)], capsys)
+    assert code == 0
+    assert out.startswith("Indexed 4 chunks from 2 files in ")
+    assert env.index_path.exists()
+    assert "Embedding: 100%" in err and "4/4" in err
+
+
+def test_ingest_of_a_folder_without_documents_fails_clearly(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "photo.jpg").write_bytes(b"\xff\xd8")
+    code, out, err = run(["ingest", str(empty)], capsys)
+    assert code == 1
+    assert err == (
+        f"Error: No readable .txt or .md documents in {empty} — add some files and run `ragchat ingest` again.\n"
+    )
+    assert not env.index_path.exists()
+
+
+def test_ask_builds_a_missing_index_then_streams_answer_and_sources(
+    env: Settings, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["ask", "Who cast the Quillmarsh tide bell?"], capsys)
+    assert code == 0
+    assert "No index yet — indexing" in err
+    answer, sources = out.split("\nSources:\n")
+    assert answer.strip() == PLANTED + " [1]"  # the fake answers with source [1]'s first sentence
+    assert sources.splitlines()[0].startswith("  [1] harbour.md · article 1 “The Quillmarsh Bell” (score ")
+    assert "Oriel Vantongeren" in sources.splitlines()[1]
+
+
+def test_ask_words_need_no_quotes(env: Settings, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["ask", "who", "cast", "the", "bell?"], capsys)
+    assert fake_ollama.calls("/api/chat")[-1]["messages"][-1]["content"] == "who cast the bell?"
+
+
+def test_empty_question_is_refused(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["ask", "   "], capsys)
+    assert (code, out) == (1, "")
+    assert err.splitlines()[-1] == "Error: The question is empty — type a question about your documents."
+
+
+def test_unreachable_ollama_is_one_line_and_exit_1(
+    env: Settings, unreachable_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", unreachable_url)
+    code, out, err = run(["ask", "anything?"], capsys)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"Error: Cannot reach Ollama at {unreachable_url} — start it with `ollama serve` (or point OLLAMA_HOST at it)."
+    )
+    assert "Traceback" not in err
+
+
+def test_missing_chat_model_says_which_to_pull(
+    env: Settings, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["ingest"], capsys)
+    code, _, err = run(["ask", "bell?", "--model", "llama3.1:70b"], capsys)
+    assert code == 1
+    assert err == "Error: The model llama3.1:70b is not available in Ollama — run `ollama pull llama3.1:70b`.\n"
+
+
+def test_missing_embedding_model_says_which_to_pull(
+    env: Settings, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_ollama.models.remove("nomic-embed-text:latest")
+    code, _, err = run(["ingest"], capsys)
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "Error: The model nomic-embed-text is not available in Ollama — run `ollama pull nomic-embed-text`."
+    )
+
+
+def test_chat_remembers_within_a_thread_and_not_across(
+    env: Settings, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_ollama.enqueue("Oriel Vantongeren [1].", "In 1743 [1].", "Which one do you mean?")
+    script = "Who cast the Quillmarsh bell?\nWhen?\n/thread other\nWhen?\n/quit\nnever asked\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    code, out, err = run(["chat", "--thread", "notes"], capsys)
+    assert code == 0
+    assert "Oriel Vantongeren [1]." in out and "In 1743 [1]." in out and "Which one do you mean?" in out
+    prompts = [[m["content"] for m in body["messages"][1:]] for body in fake_ollama.calls("/api/chat")]
+    assert prompts == [
+        ["Who cast the Quillmarsh bell?"],
+        ["Who cast the Quillmarsh bell?", "Oriel Vantongeren [1].", "When?"],
+        ["When?"],
+    ]
+    assert "Switched to thread “other”." in err
+
+
+def test_chat_keeps_going_after_a_failed_turn(
+    env: Settings, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_ollama.fail("/api/chat", 500, "model runner crashed")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("first?\nsecond?\n"))
+    code, out, err = run(["chat"], capsys)
+    assert code == 1  # one turn failed
+    assert "Error: Ollama could not run llama3.1:8b: model runner crashed (HTTP 500)." in err
+    assert out.count("Sources:") == 1  # the second turn answered
+
+
+def test_graph_prints_mermaid_without_ollama(
+    unreachable_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", unreachable_url)
+    code, out, _ = run(["graph"], capsys)
+    assert code == 0
+    assert "graph TD;" in out
+    assert [line.strip() for line in out.splitlines() if "-->" in line] == [
+        "__start__ --> retrieve;",
+        "retrieve --> generate;",
+        "generate --> __end__;",
+    ]
+
+
+def test_bad_setting_is_one_line(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["ask", "q", "--k", "0"], capsys)
+    assert code == 1
+    assert err == "Error: Invalid setting k (RAGCHAT_K): Input should be greater than or equal to 1.\n"
+
+
+def test_console_script_runs_as_a_subprocess(env: Settings, fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    environment = {**os.environ, "OLLAMA_HOST": fake_ollama.url}
+    result = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ask", "Who cast the Quillmarsh tide bell?"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=Path(__file__).parents[1],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert PLANTED in result.stdout

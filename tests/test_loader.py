@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from knowledge.errors import RagchatError
+from knowledge.loader import load_folder, split_articles
+
+
+def test_articles_split_on_lines_that_are_exactly_three_hyphens() -> None:
+    text = "one\n---\ntwo\n--- \nstill two\n----\nstill two\n---\nthree"
+    bodies = [d.page_content.strip() for d in split_articles(text, "f.txt")]
+    assert bodies == ["one", "two\n--- \nstill two\n----\nstill two", "three"]
+
+
+def test_windows_line_endings_still_separate_articles() -> None:
+    docs = split_articles("one\r\n---\r\ntwo\r\n", "f.txt")
+    assert [d.page_content.strip() for d in docs] == ["one", "two"]
+
+
+def test_article_metadata_points_into_the_file() -> None:
+    text = "# First\nalpha\n---\n\n---\n# Second\nbeta\n"
+    docs = split_articles(text, "dir/f.md")
+    assert [d.metadata["article"] for d in docs] == [1, 2]
+    assert [d.metadata["title"] for d in docs] == ["First", "Second"]
+    for doc in docs:
+        start = doc.metadata["article_start"]
+        assert text[start : start + len(doc.page_content)] == doc.page_content
+
+
+def test_folder_is_read_recursively_with_relative_sources(corpus: Path) -> None:
+    report = load_folder(corpus)
+    assert report.files == ["harbour.md", "notes/market.txt"]
+    assert [(d.metadata["source"], d.metadata["article"]) for d in report.documents] == [
+        ("harbour.md", 1),
+        ("harbour.md", 2),
+        ("notes/market.txt", 1),
+        ("notes/market.txt", 2),
+    ]
+
+
+def test_other_extensions_and_hidden_files_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("x")
+    (tmp_path / ".draft.md").write_text("secret draft")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "notes.txt").write_text("git internals")
+    (tmp_path / "b.TXT").write_text("kept")
+    assert load_folder(tmp_path).files == ["b.TXT"]
+
+
+def test_empty_and_binary_files_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    (tmp_path / "empty.md").write_text("  \n")
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\x00\x00data")
+    (tmp_path / "ok.txt").write_text("fine")
+    report = load_folder(tmp_path)
+    assert report.files == ["ok.txt"]
+    assert report.skipped == [("empty.md", "empty"), ("image.txt", "binary content, not text")]
+
+
+def test_invalid_utf8_is_decoded_leniently(tmp_path: Path) -> None:
+    (tmp_path / "latin1.txt").write_bytes("café au lait".encode("latin-1"))
+    (doc,) = load_folder(tmp_path).documents
+    assert doc.page_content == "caf\ufffd au lait"
+
+
+def test_empty_folder_gives_no_documents(tmp_path: Path) -> None:
+    report = load_folder(tmp_path)
+    assert (report.documents, report.files, report.skipped) == ([], [], [])
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(RagchatError, match=r"documents folder .*nope does not exist"):
+        load_folder(tmp_path / "nope")
