@@ -76,9 +76,9 @@ def sidebar(assistant: Assistant) -> None:
         index = assistant.load_index()
         if index is not None:
             info = index.info
-            st.caption(f"{info.chunks} chunks from {len(info.files)} files in `{inert(info.folder)}`")
+            st.caption(f"{info.chunks} chunks from {len(info.files)} files in {inert(info.folder)}")
         s = assistant.settings
-        st.caption(f"Model `{s.chat_model}` · embeddings `{s.embedding}` · Ollama {s.ollama_host}")
+        st.caption(f"Model {inert(s.chat_model)} · embeddings {inert(s.embedding)} · Ollama {inert(s.ollama_host)}")
 
 
 def ensure_index(assistant: Assistant) -> None:
