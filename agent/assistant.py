@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
-from langchain_core.vectorstores import InMemoryVectorStore
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph.state import CompiledStateGraph
@@ -28,8 +28,10 @@ from agent.graph import build_graph
 from agent.settings import Settings, load_settings
 from knowledge.embeddings import make_embeddings
 from knowledge.errors import RagchatError, explain_ollama_error
-from knowledge.index import IndexInfo, KnowledgeIndex, Progress, ingest_folder
-from knowledge.loader import LoadReport
+from knowledge.formats import SUPPORTED_EXTENSIONS
+from knowledge.index import IndexInfo, KnowledgeIndex
+from knowledge.ingest import Progress, SyncReport, sync
+from knowledge.loader import source_name
 from knowledge.retriever import IndexRetriever
 
 MAX_THREAD_ID_CHARS = 200
@@ -40,8 +42,7 @@ class IngestResult:
     """What an ingest did, for the summary line."""
 
     index: KnowledgeIndex
-    report: LoadReport
-    path: Path
+    report: SyncReport
 
 
 @dataclass
@@ -129,23 +130,46 @@ class Assistant:
         """Return the saved index, or ``None`` if nothing has been ingested yet."""
         with self._lock:
             if self._index is None:
-                self._index = KnowledgeIndex.load(self.settings.index_path, self.embeddings, self.settings.embedding)
+                self._index = KnowledgeIndex.load(self.settings.home, self.embeddings, self.settings.embedding)
             return self._index
 
-    def ingest(self, folder: str | Path | None = None, progress: Progress | None = None) -> IngestResult:
-        """Index every readable document under ``folder`` (default: the documents folder) and save it.
+    def ingest(
+        self,
+        paths: Sequence[str | Path] | None = None,
+        progress: Progress | None = None,
+        rebuild: bool = False,
+    ) -> IngestResult:
+        """Bring the index up to date with ``paths`` (default: the documents folder) and save it.
 
-        The previous index stays in place until the new one is completely saved.
+        Only new and changed files are embedded. ``rebuild`` starts from an empty index
+        (needed after changing the embedding model). The index on disk is replaced only
+        by a complete new version.
         """
         s = self.settings
-        folder = Path(folder) if folder is not None else s.docs_dir
-        index, report = ingest_folder(
-            folder, self.embeddings, s.embedding, s.chunk_size, s.chunk_overlap, progress=progress
-        )
-        index.save(s.index_path)
         with self._lock:
-            self._index, self._graph = index, None
-        return IngestResult(index=index, report=report, path=s.index_path)
+            index = None if rebuild else self._load_for_update()
+            if index is None:
+                info = IndexInfo(s.embedding, chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap)
+                index = KnowledgeIndex.empty(self.embeddings, info)
+            try:
+                report = sync(
+                    index,
+                    list(paths) if paths else [s.docs_dir],
+                    docs_dir=s.docs_dir,
+                    home=s.home,
+                    embeddings=self.embeddings,
+                    progress=progress,
+                )
+            finally:  # even a failed sync may have saved the files that completed
+                self._index, self._graph = (index if index.generation else None), None
+            if index.chunk_count == 0:
+                skipped = "; ".join(f"{name}: {why}" for name, why in report.skipped)
+                raise RagchatError(
+                    f"No readable documents in {', '.join(map(str, paths or [s.docs_dir]))}"
+                    + (f" (skipped {skipped})" if skipped else "")
+                    + f" — add {', '.join(SUPPORTED_EXTENSIONS)} files and run `ragchat ingest` again."
+                )
+            return IngestResult(index=index, report=report)
 
     def ensure_index(self, progress: Progress | None = None) -> KnowledgeIndex:
         """Return the index, building it from the documents folder if none exists yet."""
@@ -155,16 +179,62 @@ class Assistant:
                 index = self.ingest(progress=progress).index
             return index
 
+    def forget(self, names: Sequence[str]) -> list[str]:
+        """Remove files from the index by source name or path; return the sources removed.
+
+        Raises:
+            RagchatError: if a name matches nothing in the index (nothing is removed then).
+        """
+        with self._lock:
+            index = self._require_index()
+            sources = []
+            for name in names:
+                matches = self._match_sources(index, name)
+                if not matches:
+                    raise RagchatError(f"{name} is not in the index — `ragchat sources` lists what is.")
+                sources.extend(matches)
+            index.remove_sources(sources)
+            index.save(self.settings.home)
+            self._graph = None
+            return sources
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Document]:
+        """Return the ranked chunks for ``query`` without calling the chat model."""
+        query = (query or "").strip()
+        if not query:
+            raise RagchatError("The search query is empty — type some words to look for.")
+        index = self._require_index()
+        return index.search(query, k or self.settings.k, mode or self.settings.retrieval_mode)
+
+    def _require_index(self) -> KnowledgeIndex:
+        index = self.load_index()
+        if index is None:
+            raise RagchatError("There is no index yet — run `ragchat ingest` first.")
+        return index
+
+    def _load_for_update(self) -> KnowledgeIndex | None:
+        try:
+            return self.load_index()
+        except RagchatError as exc:
+            raise RagchatError(f"{exc} (ingest cannot add to this index)") from exc
+
+    def _match_sources(self, index: KnowledgeIndex, name: str) -> list[str]:
+        if name in index.files:
+            return [name]
+        path = source_name(Path(name), self.settings.docs_dir)
+        if path in index.files:
+            return [path]
+        prefix = path.rstrip("/") + "/"  # a folder: everything indexed under it
+        return [source for source in index.files if source.startswith(prefix)]
+
     # -- conversations -------------------------------------------------------------
     @property
     def graph(self) -> CompiledStateGraph:
         """The compiled agent over the current index (which must exist)."""
         with self._lock:
             if self._graph is None:
-                index = self.load_index()
-                if index is None:
-                    raise RagchatError("There is no index yet — run `ragchat ingest` first.")
-                retriever = IndexRetriever(index=index, k=self.settings.k)
+                index = self._require_index()
+                retriever = IndexRetriever(index=index, k=self.settings.k, mode=self.settings.retrieval_mode)
                 self._graph = build_graph(self.llm, retriever, self.checkpointer)
             return self._graph
 
@@ -196,10 +266,8 @@ class Assistant:
 
     def mermaid(self) -> str:
         """Return the agent's graph as Mermaid text (needs neither Ollama nor an index)."""
-        s = self.settings
-        info = IndexInfo(s.embedding, 0, s.chunk_size, s.chunk_overlap)
-        empty = KnowledgeIndex(InMemoryVectorStore(self.embeddings), info)
-        graph = build_graph(self.llm, IndexRetriever(index=empty, k=s.k))
+        empty = KnowledgeIndex.empty(self.embeddings, IndexInfo(self.settings.embedding))
+        graph = build_graph(self.llm, IndexRetriever(index=empty, k=self.settings.k))
         return graph.get_graph().draw_mermaid()
 
 

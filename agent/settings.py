@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     chunk_size: int = Field(500, ge=50, description="Largest chunk, in characters.")
     chunk_overlap: int = Field(50, ge=0, description="Characters shared by neighbouring chunks.")
     k: int = Field(4, ge=1, le=50, description="How many chunks are retrieved per question.")
+    retrieval_mode: Literal["hybrid", "vector", "keyword"] = Field(
+        "hybrid", description="Search by meaning and keywords fused (hybrid), by meaning only, or by keywords only."
+    )
     docs_dir: Path = Field(Path("rag_data"), description="Folder of documents to index.")
     home: Path = Field(Path(".ragchat"), description="Data folder for everything ragchat writes.")
 
@@ -72,9 +75,9 @@ class Settings(BaseSettings):
         return embedding_name(self.embedding_backend, self.embedding_model)
 
     @property
-    def index_path(self) -> Path:
-        """Where the index file lives."""
-        return self.home / "index.json"
+    def index_dir(self) -> Path:
+        """Where the index lives."""
+        return self.home / "index"
 
 
 def load_settings(**overrides: object) -> Settings:

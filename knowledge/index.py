@@ -1,167 +1,298 @@
-"""Embed chunks into a vector store, save it atomically, load it back, and search it.
+"""The knowledge base on disk and in memory: chunks, vectors, keyword index and file manifest.
 
-The store is LangChain's ``InMemoryVectorStore``. On disk an index is one JSON file
-holding :class:`IndexInfo` (which embedding model made the vectors, their dimension, how
-the text was split) beside the store's records. Saving writes a temporary file and
-renames it over the old one, so a crash mid-save leaves the previous index intact.
+An index lives in ``<home>/index/``. Its data is written into a new generation folder
+(``g000007/``: vectors, chunk records, keyword index); then ``current.json`` — the
+manifest of indexed files, the embedding model's name and dimension, and the name of the
+live generation — is replaced atomically (temp file + rename). A crash at any moment
+leaves either the old or the new index, never a mix; older generations are removed
+after the switch.
 
-What it does not do yet: incremental updates (every ingest re-embeds everything) and
-keyword search.
+Search modes: ``vector`` (cosine over the matrix store), ``keyword`` (BM25; needs no
+embedding model) and ``hybrid`` (both, fused by reciprocal rank). Any mode can be
+restricted to a set of sources.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
+import orjson
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import InMemoryVectorStore
 
 from knowledge.errors import RagchatError
-from knowledge.loader import LoadReport, load_folder
-from knowledge.splitter import split_documents
+from knowledge.keyword import KeywordIndex
+from knowledge.store import MatrixVectorStore, top_rows
 
-FORMAT_VERSION = 1
-BATCH_SIZE = 64
-Progress = Callable[[int, int], None]
-"""Called as ``progress(chunks_done, chunks_total)`` while embedding."""
+FORMAT_VERSION = 2
+MANIFEST = "current.json"
+RRF_K = 60
+"""Reciprocal rank fusion constant (Cormack et al. use 60): a rank-r hit adds 1 / (60 + r)."""
+CANDIDATES_PER_K = 5
+"""Hybrid search fuses the top ``5 * k`` (at least 50) of each list."""
+
+SearchMode = Literal["hybrid", "vector", "keyword"]
+SEARCH_MODES: tuple[str, ...] = ("hybrid", "vector", "keyword")
+
+
+def now() -> str:
+    """Return the current UTC time as ISO 8601 seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class FileRecord:
+    """What the manifest knows of one indexed file."""
+
+    source: str
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    chunks: int
+    indexed_at: str = field(default_factory=now)
 
 
 @dataclass
 class IndexInfo:
-    """What an index was built from and with; saved beside the vectors."""
+    """What the index was built with; saved in the manifest."""
 
     embedding: str
-    dimension: int
-    chunk_size: int
-    chunk_overlap: int
-    folder: str = ""
-    files: list[str] = field(default_factory=list)
-    chunks: int = 0
-    built_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    dimension: int = 0
+    chunk_size: int = 500
+    chunk_overlap: int = 50
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
 
 
 class KnowledgeIndex:
-    """A vector store plus the facts needed to trust it after a restart."""
+    """Chunks with their vectors and keyword index, plus the manifest of files they came from."""
 
-    def __init__(self, store: InMemoryVectorStore, info: IndexInfo) -> None:
-        """Wrap an already-filled ``store`` described by ``info``."""
+    def __init__(
+        self,
+        store: MatrixVectorStore,
+        info: IndexInfo,
+        files: dict[str, FileRecord] | None = None,
+        keyword: KeywordIndex | None = None,
+        generation: int = 0,
+    ) -> None:
+        """Wrap a filled ``store``; the keyword index is built on first use when not given."""
         self.store = store
         self.info = info
+        self.files = files or {}
+        self._keyword = keyword
+        self._keyword_version = store.version if keyword is not None else -1
+        self._source_column: tuple[int, np.ndarray] | None = None
+        self.generation = generation
 
     @classmethod
-    def build(
-        cls,
-        chunks: list[Document],
-        embeddings: Embeddings,
-        info: IndexInfo,
-        progress: Progress | None = None,
-        batch_size: int = BATCH_SIZE,
-    ) -> KnowledgeIndex:
-        """Embed ``chunks`` in batches (one embedding request per batch) into a new index."""
-        store = InMemoryVectorStore(embeddings)
-        total = len(chunks)
-        if progress:
-            progress(0, total)
-        for start in range(0, total, batch_size):
-            batch = chunks[start : start + batch_size]
-            store.add_documents(batch, ids=[f"chunk-{start + i}" for i in range(len(batch))])
-            if progress:
-                progress(start + len(batch), total)
-        dimensions = {len(record["vector"]) for record in store.store.values()}
-        if len(dimensions) > 1:
-            raise RagchatError(f"The embedding model returned vectors of mixed sizes {sorted(dimensions)}.")
-        info.dimension = dimensions.pop() if dimensions else 0
-        info.chunks = total
-        return cls(store, info)
+    def empty(cls, embeddings: Embeddings | None, info: IndexInfo) -> KnowledgeIndex:
+        """Return an index with no chunks."""
+        return cls(MatrixVectorStore(embeddings), info)
 
-    def save(self, path: str | Path) -> None:
-        """Write the index to ``path`` atomically (temporary file, then rename)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"format": FORMAT_VERSION, "info": asdict(self.info), "records": self.store.store}
-        fd, tmp = tempfile.mkstemp(prefix=target.name, suffix=".tmp", dir=target.parent)
+    # -- reading ------------------------------------------------------------------------
+    @property
+    def keyword(self) -> KeywordIndex:
+        """The BM25 index over the current chunks (rebuilt if the chunks changed)."""
+        if self._keyword is None or self._keyword_version != self.store.version:
+            self._keyword = KeywordIndex(self.store.texts)
+            self._keyword_version = self.store.version
+        return self._keyword
+
+    @property
+    def chunk_count(self) -> int:
+        """How many chunks the index holds."""
+        return len(self.store)
+
+    def search(
+        self,
+        query: str,
+        k: int = 4,
+        mode: SearchMode = "hybrid",
+        sources: Collection[str] | None = None,
+    ) -> list[Document]:
+        """Return the ``k`` best chunks for ``query``, best first.
+
+        Each document's metadata gains ``score`` (the ranking score of ``mode``: cosine for
+        ``vector``, BM25 for ``keyword``, fused rank score scaled to 0..1 for ``hybrid``),
+        and ``vector_score`` / ``keyword_score`` where they were computed.
+        ``sources`` restricts the search to chunks of those files.
+        """
+        if mode not in SEARCH_MODES:
+            raise RagchatError(f"Unknown search mode {mode!r} — use one of: {', '.join(SEARCH_MODES)}.")
+        mask = self.source_mask(sources)
+        if self.chunk_count == 0 or (mask is not None and not mask.any()):
+            return []
+        vector_scores = keyword_scores = None
+        if mode in ("vector", "hybrid"):
+            query_vector = self.store.embed_query(query)
+            vector_scores = self.store.vectors @ _unit(query_vector)
+        if mode in ("keyword", "hybrid"):
+            keyword_scores = self.keyword.scores(query)
+        if mode == "vector":
+            ranking = _masked(vector_scores, mask)
+            rows = top_rows(ranking, min(k, _allowed(mask, self.chunk_count)))
+            scores = ranking[rows]
+        elif mode == "keyword":
+            ranking = _masked(keyword_scores, mask)
+            rows = top_rows(ranking, k)
+            rows = rows[ranking[rows] > 0]  # no shared word, no keyword hit
+            scores = ranking[rows]
+        else:
+            rows, scores = self._fuse(vector_scores, keyword_scores, mask, k)
+        results = []
+        for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+            doc = self.store.document(row)
+            doc.metadata["score"] = round(float(score), 4)
+            if vector_scores is not None:
+                doc.metadata["vector_score"] = round(float(vector_scores[row]), 4)
+            if keyword_scores is not None:
+                doc.metadata["keyword_score"] = round(float(keyword_scores[row]), 4)
+            results.append(doc)
+        return results
+
+    def source_mask(self, sources: Collection[str] | None) -> np.ndarray | None:
+        """Return a row mask for chunks of ``sources`` (``None`` means every chunk)."""
+        if sources is None:
+            return None
+        if self._source_column is None or self._source_column[0] != self.store.version:
+            column = np.array([m.get("source", "") for m in self.store.metadatas], dtype=object)
+            self._source_column = (self.store.version, column)
+        return np.isin(self._source_column[1], list(sources))
+
+    def _fuse(
+        self, vector_scores: np.ndarray, keyword_scores: np.ndarray, mask: np.ndarray | None, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        depth = max(CANDIDATES_PER_K * k, 50)
+        fused: dict[int, float] = {}
+        vector_rank = _masked(vector_scores, mask)
+        keyword_rank = _masked(keyword_scores, mask)
+        vector_rows = top_rows(vector_rank, min(depth, _allowed(mask, self.chunk_count)))
+        keyword_rows = top_rows(keyword_rank, depth)
+        keyword_rows = keyword_rows[keyword_rank[keyword_rows] > 0]
+        for ranked in (vector_rows, keyword_rows):
+            for rank, row in enumerate(ranked.tolist(), start=1):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
+        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        top_possible = 2.0 / (RRF_K + 1)  # first in both lists
+        rows = np.array([row for row, _ in best], dtype=np.int64)
+        return rows, np.array([score / top_possible for _, score in best], dtype=np.float64)
+
+    # -- changing -----------------------------------------------------------------------
+    def remove_sources(self, sources: Collection[str]) -> int:
+        """Drop every chunk of ``sources`` and their manifest entries; return the chunks removed."""
+        mask = self.source_mask(sources)
+        removed = int(mask.sum()) if mask is not None else 0
+        if removed:
+            self.store.keep_rows(~mask)
+        for source in sources:
+            self.files.pop(source, None)
+        return removed
+
+    # -- disk ---------------------------------------------------------------------------
+    def save(self, home: str | Path) -> None:
+        """Write a new generation and switch ``current.json`` to it atomically."""
+        folder = Path(home) / "index"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.generation += 1
+        name = f"g{self.generation:06d}"
+        staging = Path(tempfile.mkdtemp(prefix=f"{name}.", suffix=".tmp", dir=folder))
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(payload, f, ensure_ascii=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
+            self.store.save(staging)
+            self.keyword.save(staging / "keyword")
+            final = folder / name
+            if final.exists():  # left over from a crash between rename and manifest switch
+                shutil.rmtree(final)
+            os.replace(staging, final)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
+            self.generation -= 1
             raise
+        self.info.dimension = self.store.dimension or self.info.dimension
+        self.info.updated_at = now()
+        manifest = {
+            "format": FORMAT_VERSION,
+            "generation": name,
+            "info": asdict(self.info),
+            "files": {source: asdict(record) for source, record in sorted(self.files.items())},
+        }
+        write_atomic(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        for old in folder.iterdir():  # the switch is done: older generations are garbage
+            if old.name != name and old.name != MANIFEST and old.name.startswith("g"):
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, path: str | Path, embeddings: Embeddings, embedding: str) -> KnowledgeIndex | None:
-        """Load the index at ``path``, or return ``None`` when there is none yet.
+    def load(cls, home: str | Path, embeddings: Embeddings | None, embedding: str) -> KnowledgeIndex | None:
+        """Load the index under ``home``, or return ``None`` if there is none.
 
         Raises:
-            RagchatError: if the file is damaged or was built with another embedding model.
+            RagchatError: if it is damaged, from an older ragchat, or made by another embedder.
         """
-        source = Path(path)
-        if not source.exists():
+        folder = Path(home) / "index"
+        manifest_path = folder / MANIFEST
+        if not manifest_path.exists():
+            if (Path(home) / "index.json").exists():
+                raise RagchatError(
+                    f"The index in {home} was made by an older ragchat — rebuild it with `ragchat ingest --rebuild`."
+                )
             return None
+        rebuild = "rebuild it with `ragchat ingest --rebuild`"
         try:
-            payload = json.loads(source.read_text(encoding="utf-8"))
-            info = IndexInfo(**payload["info"])
-            records = payload["records"]
+            manifest = orjson.loads(manifest_path.read_bytes())
+            info = IndexInfo(**manifest["info"])
+            files = {source: FileRecord(**record) for source, record in manifest["files"].items()}
+            generation = manifest["generation"]
+            version = manifest["format"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RagchatError(f"The index manifest {manifest_path} is damaged ({exc}) — {rebuild}.") from exc
+        if version != FORMAT_VERSION:
             raise RagchatError(
-                f"The index at {source} is damaged ({type(exc).__name__}) — rebuild it with `ragchat ingest`."
-            ) from exc
-        if payload.get("format") != FORMAT_VERSION:
-            raise RagchatError(
-                f"The index at {source} has format {payload.get('format')}, this ragchat reads "
-                f"{FORMAT_VERSION} — rebuild it with `ragchat ingest`."
+                f"The index in {folder} has format {version}, this ragchat reads {FORMAT_VERSION} — {rebuild}."
             )
         if info.embedding != embedding:
             raise RagchatError(
                 f"The index was built with {info.embedding} ({info.dimension}-d) but ragchat is set to "
-                f"{embedding} — rebuild it with `ragchat ingest`, or switch the embedding setting back."
+                f"{embedding} — {rebuild}, or switch the embedding setting back."
             )
-        store = InMemoryVectorStore(embeddings)
-        store.store = records  # the same assignment InMemoryVectorStore.load makes
-        return cls(store, info)
-
-    def search(self, query: str, k: int = 4) -> list[tuple[Document, float]]:
-        """Return the ``k`` chunks most similar to ``query`` with their cosine scores."""
-        if not self.store.store:
-            return []
-        return self.store.similarity_search_with_score(query, k=k)
+        try:
+            store = MatrixVectorStore.load(folder / generation, embeddings)
+            keyword = KeywordIndex.load(folder / generation / "keyword")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RagchatError(f"The index data in {folder / generation} is damaged ({exc}) — {rebuild}.") from exc
+        return cls(store, info, files, keyword, generation=int(generation.lstrip("g") or 0))
 
 
-def ingest_folder(
-    folder: str | Path,
-    embeddings: Embeddings,
-    embedding: str,
-    chunk_size: int = 500,
-    chunk_overlap: int = 50,
-    progress: Progress | None = None,
-) -> tuple[KnowledgeIndex, LoadReport]:
-    """Load, split and embed every readable document under ``folder`` into a new index.
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a synced temporary file and a rename."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
-    Raises:
-        RagchatError: if the folder is missing or holds no readable document.
-    """
-    report = load_folder(folder)
-    if not report.documents:
-        skipped = f" (skipped: {', '.join(name for name, _ in report.skipped)})" if report.skipped else ""
-        raise RagchatError(
-            f"No readable .txt or .md documents in {folder}{skipped} — add some files and run `ragchat ingest` again."
-        )
-    chunks = split_documents(report.documents, chunk_size, chunk_overlap)
-    info = IndexInfo(
-        embedding=embedding,
-        dimension=0,
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        folder=str(folder),
-        files=report.files,
-    )
-    return KnowledgeIndex.build(chunks, embeddings, info, progress), report
+
+def _unit(vector: list[float]) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    norm = np.linalg.norm(array)
+    return array / norm if norm else array
+
+
+def _masked(scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return scores if mask is None else np.where(mask, scores, -np.inf)
+
+
+def _allowed(mask: np.ndarray | None, total: int) -> int:
+    return total if mask is None else int(mask.sum())

@@ -1,49 +1,42 @@
-"""Read a folder of text files into one LangChain ``Document`` per article.
+"""Find documents and read each into LangChain ``Document`` objects with their provenance.
 
-A file is cut into articles at lines that are exactly ``---`` (the newspaper pages the
-design came from put one story between such lines). Each article keeps where it came
-from: ``source`` (path relative to the folder, with ``/``), ``article`` (1-based number
-within the file), ``title`` (its first non-empty line) and ``article_start`` (character
-offset of the article in the decoded file), so chunk offsets can point into the file.
+Plain text and Markdown files are cut into articles at lines that are exactly ``---``
+(the newspaper pages the design came from put one story between such lines). A PDF gives
+one document per page with text; HTML and Word files give one document each. Metadata:
+``source`` (the file's name in the index), ``title`` (first non-empty line of the
+article or file), ``article`` (1-based, text files only), ``page`` (1-based, PDFs only)
+and ``article_start`` (offset of the document's text in the file's extracted text, so
+chunk offsets can point into it).
 
-What it does not do: other formats than plain text (``.txt``, ``.md``), or OCR.
-Files that cannot be read as text are reported in :class:`LoadReport.skipped`, never raised.
+What it does not do: read file contents itself (``knowledge.formats`` does), or decide
+what changed since the last ingest (``knowledge.ingest`` does).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from langchain_core.documents import Document
 
 from knowledge.errors import RagchatError
+from knowledge.formats import SUPPORTED_EXTENSIONS, UnreadableFile, read_sections
 
-TEXT_EXTENSIONS = (".txt", ".md")
+ARTICLE_EXTENSIONS = (".txt", ".md")
 ARTICLE_SEPARATOR = re.compile(r"^---\r?$", re.MULTILINE)
 TITLE_MARKUP = re.compile(r"^[#>*\s]+")
 
 
 @dataclass
 class LoadReport:
-    """What a folder load produced: the articles, and the files it had to skip, with why."""
+    """What a folder load produced: the documents, the files read, and the files skipped with why."""
 
     documents: list[Document] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def read_text(path: Path) -> str:
-    """Decode a file as UTF-8 (BOM allowed), replacing invalid bytes.
-
-    Raises:
-        ValueError: if the file holds NUL bytes, i.e. is binary under a text name.
-    """
-    data = path.read_bytes()
-    if b"\x00" in data:
-        raise ValueError("binary content, not text")
-    return data.decode("utf-8-sig", errors="replace")
 
 
 def split_articles(text: str, source: str) -> list[Document]:
@@ -64,7 +57,7 @@ def split_articles(text: str, source: str) -> list[Document]:
                     metadata={
                         "source": source,
                         "article": len(documents) + 1,
-                        "title": _title(body),
+                        "title": first_line(body),
                         "article_start": start,
                     },
                 )
@@ -73,8 +66,39 @@ def split_articles(text: str, source: str) -> list[Document]:
     return documents
 
 
-def load_folder(folder: str | Path, extensions: tuple[str, ...] = TEXT_EXTENSIONS) -> LoadReport:
-    """Load every file with one of ``extensions`` under ``folder``, recursively, in name order.
+def load_file(path: Path, source: str) -> list[Document]:
+    """Read one file into documents named ``source``.
+
+    Raises:
+        UnreadableFile: with a short reason, if the file has no readable text.
+    """
+    sections = read_sections(path)
+    if path.suffix.lower() in ARTICLE_EXTENSIONS:
+        documents = [doc for section in sections for doc in split_articles(section.text, source)]
+        if not documents:
+            raise UnreadableFile("empty")
+        return documents
+    title = next((first_line(s.text) for s in sections if s.text.strip()), "")
+    documents = []
+    for section in sections:
+        metadata = {"source": source, "title": title, "article_start": 0}
+        if section.page is not None:
+            metadata["page"] = section.page
+        documents.append(Document(page_content=section.text, metadata=metadata))
+    return documents
+
+
+def find_files(folder: Path) -> list[Path]:
+    """Return the supported, non-hidden files under ``folder``, recursively, in name order."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS and not _hidden(path.relative_to(folder))
+    )
+
+
+def load_folder(folder: str | Path) -> LoadReport:
+    """Load every supported file under ``folder``; ``source`` is the path relative to it.
 
     Raises:
         RagchatError: if ``folder`` does not exist or is not a directory.
@@ -83,26 +107,20 @@ def load_folder(folder: str | Path, extensions: tuple[str, ...] = TEXT_EXTENSION
     if not root.is_dir():
         raise RagchatError(f"The documents folder {root} does not exist — create it or pass another folder.")
     report = LoadReport()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in extensions or _hidden(path.relative_to(root)):
-            continue
+    for path in find_files(root):
         source = path.relative_to(root).as_posix()
         try:
-            text = read_text(path)
-        except (OSError, ValueError) as exc:
-            report.skipped.append((source, str(exc) if isinstance(exc, ValueError) else exc.strerror or str(exc)))
-            continue
-        articles = split_articles(text, source)
-        if not articles:
-            report.skipped.append((source, "empty"))
+            report.documents.extend(load_file(path, source))
+        except UnreadableFile as exc:
+            report.skipped.append((source, str(exc)))
             continue
         report.files.append(source)
-        report.documents.extend(articles)
     return report
 
 
-def _title(body: str) -> str:
-    for line in body.splitlines():
+def first_line(text: str) -> str:
+    """Return the first non-empty line without Markdown heading or quote marks, at most 120 characters."""
+    for line in text.splitlines():
         if line.strip():
             return TITLE_MARKUP.sub("", line).strip()[:120]
     return ""
@@ -111,3 +129,25 @@ def _title(body: str) -> str:
 def _hidden(relative: Path) -> bool:
     # Editors and tools leave dot-files and dot-folders around (.git, .DS_Store, .#draft.md).
     return any(part.startswith(".") for part in relative.parts)
+
+
+def iter_sources(paths: Iterable[Path], docs_dir: Path) -> Iterable[tuple[Path, str]]:
+    """Yield ``(file, source)`` for files, expanding folders; ``source`` is relative to ``docs_dir`` when inside it."""
+    for path in paths:
+        for file in find_files(path) if path.is_dir() else [path]:
+            yield file, source_name(file, docs_dir)
+
+
+def source_name(path: Path, docs_dir: Path) -> str:
+    """Name a file in the index: its path relative to the documents folder, else its absolute path.
+
+    >>> source_name(Path("/data/docs/a/b.md"), Path("/data/docs"))
+    'a/b.md'
+    >>> source_name(Path("/elsewhere/c.pdf"), Path("/data/docs"))
+    '/elsewhere/c.pdf'
+    """
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(Path(os.path.abspath(docs_dir))).as_posix()
+    except ValueError:
+        return absolute.as_posix()

@@ -1,7 +1,7 @@
-"""A LangChain retriever over a :class:`~knowledge.index.KnowledgeIndex` that keeps scores.
+"""A LangChain retriever over a :class:`~knowledge.index.KnowledgeIndex`, keeping scores.
 
-LangChain retrievers return bare documents; the agent shows each source's score, so
-the score travels in a copy of the document's metadata (the stored chunk is untouched).
+LangChain retrievers return bare documents; the agent shows each source's score, so the
+scores travel in the returned documents' metadata (copies; the index is untouched).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from knowledge.index import KnowledgeIndex
+from knowledge.index import KnowledgeIndex, SearchMode
 
 
 class IndexRetriever(BaseRetriever):
@@ -21,9 +21,9 @@ class IndexRetriever(BaseRetriever):
 
     index: KnowledgeIndex
     k: int = 4
+    mode: SearchMode = "hybrid"
+    sources: frozenset[str] | None = None
+    """Only search chunks of these files (``None``: every file)."""
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return [
-            Document(page_content=doc.page_content, id=doc.id, metadata={**doc.metadata, "score": round(score, 4)})
-            for doc, score in self.index.search(query, self.k)
-        ]
+        return self.index.search(query, self.k, self.mode, self.sources)

@@ -103,7 +103,7 @@ class FakeOllama:
 
     def __post_init__(self) -> None:
         self._queue: deque[str] = deque()
-        self._failures: dict[str, deque[tuple[int, str]]] = {}
+        self._failures: dict[str, deque[tuple[int, str] | None]] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -133,10 +133,10 @@ class FakeOllama:
         with self._lock:
             self._queue.extend(replies)
 
-    def fail(self, path: str, status: int, message: str, times: int = 1) -> None:
-        """Answer the next ``times`` requests to ``path`` with an Ollama error body."""
+    def fail(self, path: str, status: int, message: str, times: int = 1, after: int = 0) -> None:
+        """Answer ``times`` requests to ``path`` with an Ollama error body, after ``after`` good ones."""
         with self._lock:
-            self._failures.setdefault(path, deque()).extend([(status, message)] * times)
+            self._failures.setdefault(path, deque()).extend([None] * after + [(status, message)] * times)
 
     # -- inspection ------------------------------------------------------------------
     def calls(self, path: str) -> list[dict[str, Any]]:

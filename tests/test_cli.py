@@ -25,9 +25,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 def test_ingest_builds_the_index_and_summarises(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["ingest", str(env.docs_dir)], capsys)
     assert code == 0
-    assert out.startswith("Indexed 4 chunks from 2 files in ")
-    assert env.index_path.exists()
-    assert "Embedding: 100%" in err and "4/4" in err
+    assert out == (
+        "2 added, 0 updated, 0 removed, 0 unchanged (4 chunks embedded). The index holds 4 chunks from 2 files.\n"
+    )
+    assert (env.index_dir / "current.json").exists()
+    assert "Embedding: 100%" in err and "4/4" in err and "files 2/2" in err
 
 
 def test_ingest_of_a_folder_without_documents_fails_clearly(
@@ -39,9 +41,10 @@ def test_ingest_of_a_folder_without_documents_fails_clearly(
     code, out, err = run(["ingest", str(empty)], capsys)
     assert code == 1
     assert err == (
-        f"Error: No readable .txt or .md documents in {empty} — add some files and run `ragchat ingest` again.\n"
+        f"Error: No readable documents in {empty} — add .txt, .md, .pdf, .html, .htm, .docx files "
+        "and run `ragchat ingest` again.\n"
     )
-    assert not env.index_path.exists()
+    assert not env.index_dir.exists()
 
 
 def test_ask_builds_a_missing_index_then_streams_answer_and_sources(

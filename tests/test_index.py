@@ -1,67 +1,195 @@
-import json
+"""The persistent, incremental index: restart, unchanged/changed/deleted files, failures, formats on disk."""
+
+from __future__ import annotations
+
+import os
 from pathlib import Path
 
 import pytest
 
 from agent.assistant import Assistant
-from agent.settings import Settings
+from agent.settings import Settings, load_settings
 from knowledge.errors import RagchatError
-from knowledge.index import KnowledgeIndex
 from tests.fake_ollama import FakeOllama
 
 
-def test_saved_index_loads_without_embedding_again(assistant: Assistant, fake_ollama: FakeOllama) -> None:
-    before = len(fake_ollama.calls("/api/embed"))
+def embed_calls(fake: FakeOllama) -> int:
+    return len(fake.calls("/api/embed"))
+
+
+def chunk_ids(app: Assistant) -> list[str]:
+    return list(app.load_index().store.ids)
+
+
+def write_long_files(folder: Path, count: int, paragraphs: int = 20) -> None:
+    """Files of ~20 chunks each, every paragraph with words of its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in range(count):
+        body = "\n\n".join(
+            f"Paragraph {p} of file {f}. " + " ".join(f"w{f}x{p}y{i}" for i in range(55)) for p in range(paragraphs)
+        )
+        (folder / f"long{f}.txt").write_text(body)
+
+
+def test_restart_loads_the_index_without_embedding(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    before = embed_calls(fake_ollama)
     reopened = Assistant(assistant.settings)
     index = reopened.load_index()
-    assert index.info.chunks == assistant.load_index().info.chunks
-    assert index.info.files == ["harbour.md", "notes/market.txt"]
-    assert index.info.embedding == "ollama/nomic-embed-text"
-    assert index.info.dimension == 768
-    assert len(fake_ollama.calls("/api/embed")) == before
+    assert (index.chunk_count, sorted(index.files)) == (4, ["harbour.md", "notes/market.txt"])
+    assert (index.info.embedding, index.info.dimension) == ("ollama/nomic-embed-text", 768)
+    assert reopened.search("Quillmarsh bell", mode="keyword")[0].metadata["source"] == "harbour.md"
+    assert embed_calls(fake_ollama) == before
 
 
-def test_ingest_embeds_in_batches_and_reports_progress(settings: Settings, fake_ollama: FakeOllama) -> None:
-    seen: list[tuple[int, int]] = []
-    result = Assistant(settings).ingest(progress=lambda done, total: seen.append((done, total)))
-    chunks = result.index.info.chunks
-    assert seen[0] == (0, chunks) and seen[-1] == (chunks, chunks)
-    assert len(fake_ollama.calls("/api/embed")) == 1  # a handful of chunks is one batch
+def test_unchanged_corpus_makes_zero_embedding_calls(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    before = embed_calls(fake_ollama)
+    report = Assistant(assistant.settings).ingest().report
+    assert embed_calls(fake_ollama) == before
+    assert (report.added, report.updated, report.removed, report.unchanged) == ([], [], [], 2)
 
 
-def test_opening_with_another_embedder_names_both_and_how_to_rebuild(assistant: Assistant) -> None:
-    other = Settings(**{**assistant.settings.model_dump(), "embedding_model": "mxbai-embed-large"})
+def test_touched_but_identical_file_is_not_reembedded(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    path = assistant.settings.docs_dir / "harbour.md"
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 5_000_000_000))
+    before, ids = embed_calls(fake_ollama), chunk_ids(assistant)
+    assert assistant.ingest().report.unchanged == 2
+    assert embed_calls(fake_ollama) == before and chunk_ids(assistant) == ids
+
+
+def test_changed_file_alone_is_reembedded(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    (assistant.settings.docs_dir / "notes" / "market.txt").write_text("Market day\n\nThe market now sells oysters.\n")
+    texts_before = len(fake_ollama.embedded_texts)
+    report = assistant.ingest().report
+    assert report.updated == ["notes/market.txt"] and report.unchanged == 1
+    assert all("harbour" not in t.lower() for t in fake_ollama.embedded_texts[texts_before:])
+    market = [t for t, m in zip(assistant.load_index().store.texts, assistant.load_index().store.metadatas, strict=True)
+              if m["source"] == "notes/market.txt"]  # fmt: skip
+    assert market == ["Market day\n\nThe market now sells oysters."]
+
+
+def test_deleted_file_is_dropped(assistant: Assistant) -> None:
+    (assistant.settings.docs_dir / "notes" / "market.txt").unlink()
+    report = assistant.ingest().report
+    assert report.removed == ["notes/market.txt"]
+    index = Assistant(assistant.settings).load_index()
+    assert sorted(index.files) == ["harbour.md"]
+    assert {m["source"] for m in index.store.metadatas} == {"harbour.md"}
+
+
+def test_new_file_is_added(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    (assistant.settings.docs_dir / "tides.md").write_text("# Tides\n\nHigh tide is at 06:40.\n")
+    before = embed_calls(fake_ollama)
+    assert assistant.ingest().report.added == ["tides.md"]
+    assert embed_calls(fake_ollama) == before + 1
+    assert assistant.load_index().chunk_count == 5
+
+
+def test_ingesting_the_same_file_again_never_duplicates(assistant: Assistant) -> None:
+    docs = assistant.settings.docs_dir
+    assistant.ingest([docs / "harbour.md", docs / "harbour.md", docs], rebuild=True)
+    assistant.ingest([docs / "harbour.md"])
+    ids = chunk_ids(assistant)
+    assert len(ids) == len(set(ids)) == 4
+
+
+def test_embeddings_are_batched_and_progress_reported(settings: Settings, fake_ollama: FakeOllama) -> None:
+    write_long_files(settings.docs_dir / "long", 4)
+    seen = []
+    result = Assistant(settings).ingest(progress=seen.append)
+    chunks = result.index.chunk_count
+    assert chunks > 64
+    assert embed_calls(fake_ollama) == -(-chunks // 64)  # one request per batch of 64
+    assert (seen[0].chunks_done, seen[0].files_done) == (0, 0)
+    assert (seen[-1].chunks_done, seen[-1].chunks_total, seen[-1].files_done, seen[-1].files_total) == (
+        chunks,
+        chunks,
+        6,
+        6,
+    )
+
+
+def test_failure_halfway_keeps_the_old_index_and_a_rerun_completes(settings: Settings, fake_ollama: FakeOllama) -> None:
+    app = Assistant(settings)
+    app.ingest()
+    write_long_files(settings.docs_dir / "long", 6)
+    fake_ollama.fail("/api/embed", 500, "runner crashed", after=1)
+    with pytest.raises(RagchatError, match="runner crashed"):
+        app.ingest()
+    saved = Assistant(settings).load_index()  # what a restart would see
+    assert {"harbour.md", "notes/market.txt"} <= set(saved.files)
+    partial = set(saved.files) - {"harbour.md", "notes/market.txt"}
+    assert 0 < len(partial) < 6  # the files whose chunks all arrived were kept
+    report = Assistant(settings).ingest().report
+    assert sorted(report.added) == sorted(f"long/long{n}.txt" for n in range(6) if f"long/long{n}.txt" not in partial)
+    fresh = Assistant(settings).ingest(rebuild=True).index
+    final = Assistant(settings).load_index()
+    assert sorted(final.store.ids) == sorted(fresh.store.ids)
+    assert len(set(final.store.ids)) == final.chunk_count
+
+
+def test_other_embedder_names_both_and_how_to_rebuild(assistant: Assistant) -> None:
+    other = load_settings(**{**assistant.settings.model_dump(), "embedding_model": "mxbai-embed-large"})
     with pytest.raises(RagchatError) as error:
         Assistant(other).load_index()
-    message = str(error.value)
-    assert "ollama/nomic-embed-text (768-d)" in message
-    assert "ollama/mxbai-embed-large" in message
-    assert "ragchat ingest" in message
+    assert str(error.value) == (
+        "The index was built with ollama/nomic-embed-text (768-d) but ragchat is set to ollama/mxbai-embed-large "
+        "— rebuild it with `ragchat ingest --rebuild`, or switch the embedding setting back."
+    )
 
 
-def test_damaged_index_file_is_a_clear_error_and_is_kept(settings: Settings) -> None:
-    settings.index_path.parent.mkdir(parents=True)
-    settings.index_path.write_text('{"format": 1, "info": {"embed')
-    with pytest.raises(RagchatError, match="is damaged .* rebuild it with `ragchat ingest`"):
+def test_rebuild_switches_embedder(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    fake_ollama.models.append("mxbai-embed-large:latest")
+    other = load_settings(**{**assistant.settings.model_dump(), "embedding_model": "mxbai-embed-large"})
+    assert Assistant(other).ingest(rebuild=True).index.info.embedding == "ollama/mxbai-embed-large"
+    assert Assistant(other).load_index().chunk_count == 4
+
+
+def test_damaged_manifest_is_a_clear_error_and_is_kept(assistant: Assistant) -> None:
+    manifest = assistant.settings.index_dir / "current.json"
+    manifest.write_text('{"format": 2, "info": {"embed')
+    with pytest.raises(RagchatError, match=r"manifest .* is damaged .* rebuild it with `ragchat ingest --rebuild`"):
+        Assistant(assistant.settings).load_index()
+    assert manifest.read_text() == '{"format": 2, "info": {"embed'
+
+
+def test_index_from_the_first_version_asks_for_a_rebuild(settings: Settings) -> None:
+    settings.home.mkdir(parents=True)
+    (settings.home / "index.json").write_text("{}")
+    with pytest.raises(RagchatError, match="older ragchat — rebuild it with `ragchat ingest --rebuild`"):
         Assistant(settings).load_index()
-    assert settings.index_path.read_text() == '{"format": 1, "info": {"embed'
 
 
-def test_failed_ingest_keeps_the_previous_index(assistant: Assistant, fake_ollama: FakeOllama) -> None:
-    path = assistant.settings.index_path
-    saved = path.read_bytes()
-    fake_ollama.fail("/api/embed", 500, "out of memory")
-    with pytest.raises(RagchatError, match="out of memory"):
-        assistant.ingest()
-    assert path.read_bytes() == saved
-    assert [p.name for p in path.parent.iterdir()] == ["index.json"]  # no temp files left behind
+def test_only_the_live_generation_stays_on_disk(assistant: Assistant) -> None:
+    (assistant.settings.docs_dir / "tides.md").write_text("High tide is at 06:40.\n")
+    assistant.ingest()
+    assert sorted(p.name for p in assistant.settings.index_dir.iterdir()) == ["current.json", "g000002"]
 
 
-def test_index_file_records_how_it_was_built(assistant: Assistant) -> None:
-    info = json.loads(Path(assistant.settings.index_path).read_text())["info"]
-    assert (info["chunk_size"], info["chunk_overlap"]) == (500, 50)
+def test_unreadable_files_are_summarised_and_the_rest_indexed(settings: Settings) -> None:
+    (settings.docs_dir / "photo.txt").write_bytes(b"\x89PNG\x00\x00\x00")
+    (settings.docs_dir / "empty.md").write_text("\n\n")
+    (settings.docs_dir / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    report = Assistant(settings).ingest().report
+    assert sorted(report.skipped) == [
+        ("broken.pdf", "damaged PDF"),
+        ("empty.md", "empty"),
+        ("photo.txt", "binary content, not text"),
+    ]
+    assert sorted(report.added) == ["harbour.md", "notes/market.txt"]
 
 
-def test_empty_index_searches_to_nothing(assistant: Assistant) -> None:
-    index = KnowledgeIndex(type(assistant.load_index().store)(assistant.embeddings), assistant.load_index().info)
-    assert index.search("anything") == []
+def test_forget_removes_a_file_by_name_or_path(assistant: Assistant) -> None:
+    assert assistant.forget([str(assistant.settings.docs_dir / "notes")]) == ["notes/market.txt"]
+    assert sorted(Assistant(assistant.settings).load_index().files) == ["harbour.md"]
+    assert assistant.forget(["harbour.md"]) == ["harbour.md"]
+
+
+def test_forget_of_an_unknown_file_changes_nothing(assistant: Assistant) -> None:
+    with pytest.raises(RagchatError, match="nope.md is not in the index — `ragchat sources` lists what is."):
+        assistant.forget(["harbour.md", "nope.md"])
+    assert assistant.load_index().chunk_count == 4
+
+
+def test_missing_path_is_a_clear_error(assistant: Assistant, tmp_path: Path) -> None:
+    with pytest.raises(RagchatError, match=r"No such file or folder: .*absent — check the path"):
+        assistant.ingest([tmp_path / "absent"])

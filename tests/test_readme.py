@@ -17,6 +17,7 @@ def test_settings_table_lists_every_setting_with_its_default() -> None:
         for name in Settings.model_fields
     }
     expected["RAGCHAT_TEMPERATURE"] = "0"  # written as people type it
+    expected["RAGCHAT_EMBEDDING_MODEL"] = "nomic-embed-text"
     assert rows == expected
 
 

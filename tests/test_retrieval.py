@@ -18,9 +18,20 @@ def test_query_and_documents_reach_ollama_with_one_prefix_each(assistant: Assist
     texts = fake_ollama.embedded_texts
     assert texts[-1] == "search_query: ferry to Dunlow"
     documents = texts[:-1]
-    assert len(documents) == assistant.load_index().info.chunks
+    assert len(documents) == assistant.load_index().chunk_count
     assert all(t.startswith("search_document: ") and t.count("search_document:") == 1 for t in documents)
 
 
 def test_k_limits_the_number_of_chunks(assistant: Assistant) -> None:
     assert len(IndexRetriever(index=assistant.load_index(), k=2).invoke("market")) == 2
+
+
+def test_a_chunk_is_embedded_with_its_title_in_front_when_it_lacks_it() -> None:
+    from langchain_core.documents import Document
+
+    from knowledge.ingest import embedding_text
+
+    inner = Document("It stands 34 metres tall.", metadata={"title": "Gannet Point Light"})
+    first = Document("# Gannet Point Light\n\nBy a reporter", metadata={"title": "Gannet Point Light"})
+    assert embedding_text(inner) == "Gannet Point Light\n\nIt stands 34 metres tall."
+    assert embedding_text(first) == first.page_content

@@ -36,9 +36,9 @@ def messages(page: AppTest) -> list[tuple[str, str]]:
 
 def test_first_start_builds_the_index_and_shows_it(page: AppTest, env: Settings) -> None:
     assert not page.exception
-    assert env.index_path.exists()
+    assert (env.index_dir / "current.json").exists()
     captions = [c.value for c in page.sidebar.caption]
-    assert any(c.startswith("4 chunks from 2 files in ") for c in captions), captions
+    assert "4 chunks from 2 files · hybrid search" in captions, captions
 
 
 def test_question_streams_an_answer_with_its_sources(page: AppTest, fake_ollama: FakeOllama) -> None:

@@ -17,6 +17,7 @@ from agent.assistant import Assistant
 from agent.formatting import snippet, source_label
 from agent.settings import load_settings
 from knowledge.errors import RagchatError
+from knowledge.ingest import IngestProgress
 
 NEW_CHAT_TITLE = "New chat"
 TITLE_CHARS = 48
@@ -73,11 +74,10 @@ def sidebar(assistant: Assistant) -> None:
                 width="stretch",
             )
         st.divider()
+        s = assistant.settings
         index = assistant.load_index()
         if index is not None:
-            info = index.info
-            st.caption(f"{info.chunks} chunks from {len(info.files)} files in {inert(info.folder)}")
-        s = assistant.settings
+            st.caption(f"{index.chunk_count} chunks from {len(index.files)} files · {s.retrieval_mode} search")
         st.caption(f"Model {inert(s.chat_model)} · embeddings {inert(s.embedding)} · Ollama {inert(s.ollama_host)}")
 
 
@@ -87,12 +87,16 @@ def ensure_index(assistant: Assistant) -> None:
         return
     bar = st.progress(0.0, text=f"Indexing {assistant.settings.docs_dir} for the first time…")
 
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0, text=f"Embedding chunks: {done} of {total}")
+    def progress(p: IngestProgress) -> None:
+        share = p.chunks_done / p.chunks_total if p.chunks_total else 1.0
+        bar.progress(
+            share,
+            text=f"Embedding: {p.chunks_done} of {p.chunks_total} chunks, {p.files_done} of {p.files_total} files",
+        )
 
-    result = assistant.ensure_index(progress=progress)
+    index = assistant.ensure_index(progress=progress)
     bar.empty()
-    st.toast(f"Indexed {result.info.chunks} chunks from {len(result.info.files)} files.")
+    st.toast(f"Indexed {index.chunk_count} chunks from {len(index.files)} files.")
 
 
 def show_history(assistant: Assistant, thread_id: str) -> None:

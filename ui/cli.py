@@ -16,9 +16,10 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from agent.assistant import Assistant, IngestResult
-from agent.formatting import source_label
+from agent.formatting import source_label, source_record
 from agent.settings import load_settings
 from knowledge.errors import RagchatError
+from knowledge.ingest import IngestProgress
 
 CHAT_HELP = """Type a question and press Enter. Commands:
   /thread NAME  switch to (or start) the thread NAME
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chat_model=args.model,
             embedding_backend=args.embedding_backend,
             k=args.k,
+            retrieval_mode=args.mode,
             docs_dir=args.docs,
             home=args.home,
         )
@@ -65,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--ollama-host", help="Ollama URL (OLLAMA_HOST, default http://localhost:11434)")
     group.add_argument("--embedding-backend", choices=["ollama", "nomic-local"], help="RAGCHAT_EMBEDDING_BACKEND")
     group.add_argument("--k", type=int, help="chunks retrieved per question (RAGCHAT_K, default 4)")
+    group.add_argument(
+        "--mode",
+        choices=["hybrid", "vector", "keyword"],
+        help="retrieval mode (RAGCHAT_RETRIEVAL_MODE, default hybrid)",
+    )
     group.add_argument("--docs", help="documents folder (RAGCHAT_DOCS_DIR, default rag_data)")
     group.add_argument("--home", help="data folder (RAGCHAT_HOME, default .ragchat)")
 
@@ -73,9 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ingest = commands.add_parser("ingest", parents=[common], help="index the .txt and .md files in a folder")
-    ingest.add_argument("folder", nargs="?", help="folder to index (default: the documents folder)")
+    ingest = commands.add_parser(
+        "ingest", parents=[common], help="index new and changed files (.txt .md .pdf .html .docx), drop deleted ones"
+    )
+    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the documents folder)")
+    ingest.add_argument("--rebuild", action="store_true", help="start a new index (after changing embedding model)")
     ingest.set_defaults(handler=run_ingest)
+
+    sources = commands.add_parser("sources", parents=[common], help="list the indexed files")
+    sources.set_defaults(handler=run_sources)
+
+    forget = commands.add_parser("forget", parents=[common], help="remove files (or a folder) from the index")
+    forget.add_argument("paths", nargs="+", metavar="PATH", help="source names as `sources` lists them, or paths")
+    forget.set_defaults(handler=run_forget)
+
+    search = commands.add_parser("search", parents=[common], help="show the ranked passages for a query (no model)")
+    search.add_argument("query", nargs="+", help="the words to look for")
+    search.set_defaults(handler=run_search)
 
     ask = commands.add_parser("ask", parents=[common], help="answer one question, with its sources")
     ask.add_argument("question", nargs="+", help="the question (quotes optional)")
@@ -93,10 +114,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- commands ---------------------------------------------------------------------------
 def run_ingest(assistant: Assistant, args: argparse.Namespace) -> int:
-    """Build the index from a folder and print a summary."""
+    """Update (or rebuild) the index from files and folders and print a summary."""
     with ProgressBar() as bar:
-        result = assistant.ingest(args.folder, progress=bar.update)
+        result = assistant.ingest(args.paths, progress=bar.update, rebuild=args.rebuild)
     print(summary(result))
+    return 0
+
+
+def run_sources(assistant: Assistant, args: argparse.Namespace) -> int:
+    """List indexed files with their chunks, size and when they were indexed."""
+    index = assistant.load_index()
+    if index is None or not index.files:
+        print("Nothing is indexed yet — run `ragchat ingest`.", file=sys.stderr)
+        return 0
+    rows = [
+        (r.source, str(r.chunks), human_size(r.size), r.indexed_at.replace("T", " ")[:16]) for r in index.files.values()
+    ]
+    print_table(("file", "chunks", "size", "indexed (UTC)"), rows)
+    print(f"\n{len(rows)} files, {index.chunk_count} chunks, embeddings {index.info.embedding}")
+    return 0
+
+
+def run_forget(assistant: Assistant, args: argparse.Namespace) -> int:
+    """Remove files from the index."""
+    removed = assistant.forget(args.paths)
+    print(f"Removed {len(removed)} file{'s' if len(removed) != 1 else ''} from the index: {', '.join(removed)}")
+    return 0
+
+
+def run_search(assistant: Assistant, args: argparse.Namespace) -> int:
+    """Print the ranked chunks for a query with scores and sources."""
+    documents = assistant.search(" ".join(args.query))
+    if not documents:
+        print("No passage matches.", file=sys.stderr)
+        return 0
+    records = [source_record(n, doc) for n, doc in enumerate(documents, start=1)]
+    print_sources(records, heading=f"Top {len(records)} ({assistant.settings.retrieval_mode} search):")
     return 0
 
 
@@ -162,18 +215,21 @@ def run_graph(assistant: Assistant, args: argparse.Namespace) -> int:
 
 # -- presentation helpers ---------------------------------------------------------------
 class ProgressBar:
-    """A tqdm bar on stderr fed by ``progress(done, total)`` callbacks."""
+    """A tqdm bar on stderr (chunks, rate, time left; files in the postfix) fed by ingest progress."""
 
     def __init__(self, description: str = "Embedding") -> None:
-        """Create the bar lazily, on the first callback (when the total is known)."""
+        """Create the bar lazily, on the first callback (when the totals are known)."""
         self.description = description
         self._bar: tqdm | None = None
 
-    def update(self, done: int, total: int) -> None:
-        """Advance the bar to ``done`` of ``total`` chunks."""
+    def update(self, progress: IngestProgress) -> None:
+        """Move the bar to the chunks and files done."""
+        if progress.chunks_total == 0:
+            return  # nothing to embed: no bar
         if self._bar is None:
-            self._bar = tqdm(total=total, desc=self.description, unit="chunk", file=sys.stderr, leave=True)
-        self._bar.update(done - self._bar.n)
+            self._bar = tqdm(total=progress.chunks_total, desc=self.description, unit="chunk", file=sys.stderr)
+        self._bar.set_postfix_str(f"files {progress.files_done}/{progress.files_total}", refresh=False)
+        self._bar.update(progress.chunks_done - self._bar.n)
 
     def __enter__(self) -> ProgressBar:
         return self
@@ -195,11 +251,48 @@ def ensure_index(assistant: Assistant) -> None:
 
 
 def summary(result: IngestResult) -> str:
-    """One line (plus one per skipped file) describing an ingest."""
-    info = result.index.info
-    lines = [f"Indexed {info.chunks} chunks from {len(info.files)} files in {info.folder} → {result.path}"]
-    lines += [f"  skipped {name}: {why}" for name, why in result.report.skipped]
+    """One line of counts, then one line per skipped file with the reason."""
+    report, index = result.report, result.index
+    counts = [
+        f"{len(report.added)} added",
+        f"{len(report.updated)} updated",
+        f"{len(report.removed)} removed",
+        f"{report.unchanged} unchanged",
+    ]
+    if report.skipped:
+        counts.append(f"{len(report.skipped)} skipped")
+    lines = [
+        f"{', '.join(counts)} ({report.chunks_embedded} chunks embedded). "
+        f"The index holds {index.chunk_count} chunks from {len(index.files)} files."
+    ]
+    lines += [f"  skipped {name}: {why}" for name, why in report.skipped]
     return "\n".join(lines)
+
+
+def human_size(size: int) -> str:
+    """Return a byte count as ``12.3 kB``-style text.
+
+    >>> human_size(512), human_size(2048), human_size(5_300_000)
+    ('512 B', '2.0 kB', '5.3 MB')
+    """
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: IO[str] | None = None) -> None:
+    """Print left-aligned columns (numbers right-aligned) sized to their widest cell."""
+    out = out or sys.stdout
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        cells = [
+            cell.rjust(width) if cell.replace(".", "").split(" ")[0].isdigit() else cell.ljust(width)
+            for cell, width in zip(row, widths, strict=True)
+        ]
+        out.write("  ".join(cells).rstrip() + "\n")
 
 
 def stream_answer(turn: Any, out: IO[str] | None = None) -> None:
@@ -211,12 +304,12 @@ def stream_answer(turn: Any, out: IO[str] | None = None) -> None:
     out.write("\n")
 
 
-def print_sources(sources: list[dict[str, Any]], out: IO[str] | None = None) -> None:
+def print_sources(sources: list[dict[str, Any]], out: IO[str] | None = None, heading: str = "\nSources:") -> None:
     """List sources as ``[n] file · article n “title” (score)`` with a snippet underneath."""
     out = out or sys.stdout
     if not sources:
         return
-    out.write("\nSources:\n")
+    out.write(heading + "\n")
     for s in sources:
         out.write(f"  [{s['number']}] {source_label(s)}\n      {s['snippet']}\n")
     out.flush()

@@ -1,0 +1,201 @@
+"""Benchmark the knowledge index against LangChain's InMemoryVectorStore, side by side.
+
+For 1k, 10k and 100k synthetic chunks of 768-d vectors it prints one Markdown table:
+query latency p50/p95 (vector, keyword, hybrid), load time of the saved index, and the
+memory the loaded index holds (tracemalloc), each beside the same figure for
+``InMemoryVectorStore``. Then it times re-ingesting an unchanged 1,000-file corpus.
+
+No model is involved: vectors are random unit vectors and an "instant" embedder returns
+precomputed ones, so the figures are the app's own cost. Run from the repository root:
+
+    python benchmarks/bench_index.py            # all sizes, a few minutes
+    python benchmarks/bench_index.py --sizes 1000 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import InMemoryVectorStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from knowledge.index import IndexInfo, KnowledgeIndex  # noqa: E402
+from knowledge.ingest import sync  # noqa: E402
+
+DIMENSION = 768
+QUERIES = 50
+WORDS = [f"w{n}" for n in range(20_000)]
+
+
+class InstantEmbeddings(Embeddings):
+    """Returns a queue of prepared vectors for queries and hashed random ones for documents."""
+
+    def __init__(self, dimension: int = DIMENSION) -> None:
+        self.dimension = dimension
+        self.queries: list[list[float]] = []
+        self.rng = np.random.default_rng(1)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Return random vectors (ingest cost without a model)."""
+        return self.rng.standard_normal((len(texts), self.dimension), dtype=np.float32).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        """Return the next prepared query vector."""
+        return self.queries.pop() if self.queries else self.rng.standard_normal(self.dimension).tolist()
+
+
+def corpus(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str], list[dict]]:
+    """Return unit vectors, ~60-word texts (Zipf-distributed words) and metadata for ``n`` chunks."""
+    vectors = rng.standard_normal((n, DIMENSION), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ranks = np.minimum(rng.zipf(1.3, size=(n, 60)), len(WORDS)) - 1
+    texts = [" ".join(WORDS[r] for r in row) for row in ranks]
+    metadatas = [
+        {"source": f"file{i // 20}.txt", "article": 1, "title": f"File {i // 20}", "start_index": (i % 20) * 450}
+        for i in range(n)
+    ]
+    return vectors, texts, metadatas
+
+
+def latency(fn, queries: list) -> tuple[float, float]:  # noqa: ANN001
+    """Return p50 and p95 in milliseconds of ``fn(query)`` over ``queries``."""
+    times = []
+    for query in queries:
+        start = time.perf_counter()
+        fn(query)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+
+
+def measured_memory(build) -> tuple[object, float]:  # noqa: ANN001
+    """Return ``build()`` and the MB it left allocated (tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    result = build()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return result, (after - before) / 1e6
+
+
+def bench_size(n: int, rng: np.random.Generator) -> dict[str, float]:
+    """Measure ours and InMemoryVectorStore at ``n`` chunks."""
+    vectors, texts, metadatas = corpus(n, rng)
+    query_vectors = rng.standard_normal((QUERIES, DIMENSION)).tolist()
+    query_texts = [" ".join(rng.choice(WORDS[:2000], 4)) for _ in range(QUERIES)]
+    embedder = InstantEmbeddings()
+    row: dict[str, float] = {"n": n, "raw_mb": vectors.nbytes / 1e6, "text_mb": sum(map(len, texts)) / 1e6}
+
+    with tempfile.TemporaryDirectory() as home:
+        index = KnowledgeIndex.empty(embedder, IndexInfo("bench", DIMENSION))
+        index.store.add_vectors(vectors, texts, metadatas, [f"c{i}" for i in range(n)])
+        start = time.perf_counter()
+        index.keyword  # noqa: B018 (builds the BM25 index)
+        row["bm25_build_s"] = time.perf_counter() - start
+        index.save(home)
+        del index
+        _, row["ours_mb"] = measured_memory(lambda: KnowledgeIndex.load(home, embedder, "bench"))
+        gc.collect()
+        start = time.perf_counter()  # timed again without tracemalloc, which slows allocation
+        loaded = KnowledgeIndex.load(home, embedder, "bench")
+        row["ours_load_s"] = time.perf_counter() - start
+        for mode in ("vector", "keyword", "hybrid"):
+            embedder.queries = list(query_vectors)
+            p50, p95 = latency(lambda q, m=mode: loaded.search(q, 4, m), query_texts)
+            row[f"ours_{mode}_p50"], row[f"ours_{mode}_p95"] = p50, p95
+
+    reference_queries = query_vectors[: 10 if n <= 10_000 else 3]
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def build_reference() -> InMemoryVectorStore:
+            store = InMemoryVectorStore(embedder)
+            store.store = {
+                f"c{i}": {"id": f"c{i}", "vector": vectors[i].tolist(), "text": texts[i], "metadata": metadatas[i]}
+                for i in range(n)
+            }  # what add_documents leaves behind, without calling an embedder
+            return store
+
+        reference, row["lc_mb"] = measured_memory(build_reference)
+        path = os.path.join(tmp, "store.json")
+        reference.dump(path)
+        del reference
+        gc.collect()
+        start = time.perf_counter()
+        reference = InMemoryVectorStore.load(path, embedder)
+        row["lc_load_s"] = time.perf_counter() - start
+        row["lc_vector_p50"], row["lc_vector_p95"] = latency(
+            lambda q: reference.similarity_search_by_vector(q, 4), reference_queries
+        )
+    return row
+
+
+def bench_reingest(files: int = 1000) -> dict[str, float]:
+    """Ingest ``files`` small files with an instant embedder, then re-ingest them unchanged."""
+    embedder = InstantEmbeddings()
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, home = Path(tmp) / "docs", Path(tmp) / "home"
+        docs.mkdir()
+        for n in range(files):
+            (docs / f"note{n:04d}.md").write_text(f"# Note {n}\n\n" + " ".join(f"word{n}x{i}" for i in range(300)))
+        index = KnowledgeIndex.empty(embedder, IndexInfo("bench"))
+        start = time.perf_counter()
+        first = sync(index, [docs], docs_dir=docs, home=home, embeddings=embedder)
+        first_s = time.perf_counter() - start
+        index = KnowledgeIndex.load(home, embedder, "bench")
+        start = time.perf_counter()
+        again = sync(index, [docs], docs_dir=docs, home=home, embeddings=embedder)
+        again_s = time.perf_counter() - start
+        assert again.unchanged == files and not again.changed
+        return {"files": files, "chunks": index.chunk_count, "first_s": first_s, "unchanged_s": again_s,
+                "first_chunks": first.chunks_embedded}  # fmt: skip
+
+
+def main() -> None:
+    """Run the benchmark and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"numpy {np.__version__}, {platform.system()} {platform.release()}\n")  # fmt: skip
+    rows = []
+    for n in args.sizes:
+        print(f"measuring {n:,} chunks…", file=sys.stderr, flush=True)
+        rows.append(bench_size(n, rng))
+
+    print("| chunks | vector p50 / p95 ms | InMemoryVectorStore p50 / p95 ms | speed-up | keyword p50 / p95 ms "
+          "| hybrid p50 / p95 ms | load s (ours / LC) | memory MB (ours / LC) | memory target MB |")  # fmt: skip
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        target = 1.5 * r["raw_mb"] + r["text_mb"]
+        print(
+            f"| {r['n']:,} | {r['ours_vector_p50']:.2f} / {r['ours_vector_p95']:.2f} "
+            f"| {r['lc_vector_p50']:.1f} / {r['lc_vector_p95']:.1f} | {r['lc_vector_p50'] / r['ours_vector_p50']:.0f}x "
+            f"| {r['ours_keyword_p50']:.2f} / {r['ours_keyword_p95']:.2f} "
+            f"| {r['ours_hybrid_p50']:.2f} / {r['ours_hybrid_p95']:.2f} "
+            f"| {r['ours_load_s']:.2f} / {r['lc_load_s']:.2f} | {r['ours_mb']:.0f} / {r['lc_mb']:.0f} "
+            f"| {target:.0f} ({'met' if r['ours_mb'] <= target else 'MISSED'}) |"
+        )
+    print("\nBM25 build (at ingest): " + ", ".join(f"{r['n']:,}: {r['bm25_build_s']:.1f} s" for r in rows))
+    re = bench_reingest()
+    print(f"\nRe-ingest of an unchanged {re['files']:,}-file corpus ({re['chunks']:,} chunks): "
+          f"{re['unchanged_s'] * 1000:.0f} ms, 0 embedding calls (first ingest with an instant embedder: "
+          f"{re['first_s']:.1f} s for {re['first_chunks']:,} chunks).")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

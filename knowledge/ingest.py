@@ -1,0 +1,220 @@
+"""Bring the index up to date with files on disk: add new, re-embed changed, drop deleted.
+
+A file is unchanged when its size and modification time match the manifest, or, if
+they do not, when its SHA-256 does; unchanged files cost a ``stat`` and no embedding.
+Chunks of changed and new files are embedded in batches (one request per batch, across
+file boundaries). A file is applied to the index only once all its chunks are embedded,
+so a failure part-way (Ollama stops, a batch errors) saves the files that completed,
+leaves every other file as it was, and re-running picks up exactly what is missing.
+Chunk ids derive from source, position and text, so re-ingesting never duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from knowledge.errors import RagchatError
+from knowledge.formats import SUPPORTED_EXTENSIONS, UnreadableFile
+from knowledge.index import FileRecord, KnowledgeIndex, now
+from knowledge.loader import iter_sources, load_file
+from knowledge.splitter import split_documents
+
+BATCH_SIZE = 64
+"""Chunks per embedding request: big enough to amortise the HTTP round trip, small
+enough that the progress bar moves and a failure loses little."""
+
+
+@dataclass
+class IngestProgress:
+    """Where an ingest is: files and chunks done of their totals (for a progress bar)."""
+
+    files_done: int
+    files_total: int
+    chunks_done: int
+    chunks_total: int
+
+
+Progress = Callable[[IngestProgress], None]
+
+
+@dataclass
+class SyncReport:
+    """What an ingest changed."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether the index differs from before."""
+        return bool(self.added or self.updated or self.removed)
+
+
+@dataclass
+class _Pending:
+    record: FileRecord
+    chunks: list[Document]
+    vectors: list[list[float]] = field(default_factory=list)
+    is_new: bool = True
+
+
+def sync(
+    index: KnowledgeIndex,
+    paths: Sequence[str | Path],
+    *,
+    docs_dir: Path,
+    home: Path,
+    embeddings: Embeddings,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> SyncReport:
+    """Update ``index`` from ``paths`` (files or folders) and save it under ``home`` if it changed.
+
+    Files under a given folder that the manifest knows but the disk no longer has are
+    removed from the index. Unreadable files are reported in ``skipped``, never raised.
+
+    Raises:
+        RagchatError: if a path does not exist, or embedding fails (after saving the
+            files that were complete).
+    """
+    roots = [Path(p) for p in paths]
+    for root in roots:
+        if not root.exists():
+            raise RagchatError(f"No such file or folder: {root} — check the path and try again.")
+    report = SyncReport()
+    pending: list[_Pending] = []
+    seen: set[str] = set()
+    touched = False  # a file's mtime changed but not its content: remember the new mtime
+    stale: set[str] = set()  # indexed sources whose old chunks must go
+    for path, source in iter_sources(roots, docs_dir):
+        if source in seen:
+            continue
+        seen.add(source)
+        if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            report.skipped.append((source, "unsupported file type"))
+            continue
+        try:
+            stat = path.stat()
+            old = index.files.get(source)
+            if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                report.unchanged += 1
+                continue
+            digest = file_sha256(path)
+            if old and old.sha256 == digest:
+                old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
+                touched = True
+                report.unchanged += 1
+                continue
+            documents = load_file(path, source)
+        except (UnreadableFile, OSError) as exc:
+            reason = str(exc) if isinstance(exc, UnreadableFile) else (exc.strerror or str(exc))
+            report.skipped.append((source, reason))
+            if source in index.files:
+                stale.add(source)  # its indexed text no longer matches the file
+                report.removed.append(source)
+            continue
+        chunks = split_documents(documents, index.info.chunk_size, index.info.chunk_overlap)
+        for chunk in chunks:
+            chunk.id = chunk_id(chunk)
+        record = FileRecord(source, os.path.abspath(path), digest, stat.st_size, stat.st_mtime_ns, len(chunks))
+        pending.append(_Pending(record, chunks, is_new=old is None))
+
+    for root in (r for r in roots if r.is_dir()):
+        prefix = os.path.abspath(root) + os.sep
+        for source, record in list(index.files.items()):
+            if record.path.startswith(prefix) and source not in seen:
+                stale.add(source)
+                report.removed.append(source)
+
+    error: Exception | None = None
+    try:
+        _embed(pending, embeddings, batch_size, progress)
+    except Exception as exc:  # keep what completed; raise after saving it
+        error = exc
+    complete = [p for p in pending if len(p.vectors) == len(p.chunks)]
+    _apply(index, complete, stale)
+    for item in complete:
+        (report.added if item.is_new else report.updated).append(item.record.source)
+        report.chunks_embedded += len(item.chunks)
+    if report.changed or touched:
+        index.save(home)
+    if error is not None:
+        raise error
+    return report
+
+
+def rebuild_index(index: KnowledgeIndex) -> KnowledgeIndex:
+    """Return an empty index with the same settings, for ``ingest --rebuild``."""
+    return KnowledgeIndex.empty(index.store.embedding, index.info)
+
+
+def chunk_id(chunk: Document) -> str:
+    """Return a stable id from the chunk's source, page, offset and text."""
+    meta = chunk.metadata
+    key = f"{meta['source']}\0{meta.get('page', '')}\0{meta['start_index']}\0{chunk.page_content}"
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def file_sha256(path: Path) -> str:
+    """Return the SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def embedding_text(chunk: Document) -> str:
+    """Return the text embedded for a chunk: its title in front when the chunk lacks it.
+
+    A paragraph from the middle of an article rarely names what the article is about;
+    with the title in front its vector carries the topic. The stored text stays verbatim.
+    """
+    title = chunk.metadata.get("title", "")
+    if title and title not in chunk.page_content:
+        return f"{title}\n\n{chunk.page_content}"
+    return chunk.page_content
+
+
+def _embed(pending: list[_Pending], embeddings: Embeddings, batch_size: int, progress: Progress | None) -> None:
+    queue = [(item, chunk) for item in pending for chunk in item.chunks]
+    files_total, chunks_total = len(pending), len(queue)
+    files_done = sum(1 for item in pending if not item.chunks)
+    if progress:
+        progress(IngestProgress(files_done, files_total, 0, chunks_total))
+    for start in range(0, chunks_total, batch_size):
+        batch = queue[start : start + batch_size]
+        vectors = embeddings.embed_documents([embedding_text(chunk) for _, chunk in batch])
+        if len(vectors) != len(batch):
+            raise RagchatError(f"The embedding model returned {len(vectors)} vectors for {len(batch)} chunks.")
+        for (item, _), vector in zip(batch, vectors, strict=True):
+            item.vectors.append(vector)
+            if len(item.vectors) == len(item.chunks):
+                files_done += 1
+        if progress:
+            progress(IngestProgress(files_done, files_total, start + len(batch), chunks_total))
+
+
+def _apply(index: KnowledgeIndex, complete: list[_Pending], stale: set[str]) -> None:
+    replaced = stale | {item.record.source for item in complete}
+    if replaced:
+        index.remove_sources(replaced)
+    vectors = [v for item in complete for v in item.vectors]
+    if vectors:
+        chunks = [chunk for item in complete for chunk in item.chunks]
+        texts, metadatas = [c.page_content for c in chunks], [c.metadata for c in chunks]
+        index.store.add_vectors(vectors, texts, metadatas, [c.id for c in chunks])
+    for item in complete:
+        item.record.indexed_at = now()
+        index.files[item.record.source] = item.record

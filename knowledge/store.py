@@ -1,0 +1,257 @@
+"""A LangChain ``VectorStore`` that keeps every vector in one contiguous float32 matrix.
+
+Vectors are L2-normalised once, when added, so a query is one matrix-vector product
+(cosine similarity) plus a partial sort: no per-query conversion of Python lists, which
+is what makes LangChain's ``InMemoryVectorStore`` slow past a few thousand chunks.
+Rows are kept in insertion order; adding an existing id replaces that row in place.
+The matrix grows by doubling, so adding is amortised O(1) per row.
+
+What it does not do: approximate search (exact search at 100k x 768 takes a few
+milliseconds), or persistence on its own terms — ``save``/``load`` write and read a
+folder that :mod:`knowledge.index` makes atomic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+
+VECTORS_FILE = "vectors.npy"
+RECORDS_FILE = "records.json"
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Return float32 rows scaled to unit length (zero rows stay zero)."""
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[None, :]
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Return the indices of the ``k`` highest scores, best first (ties by row order)."""
+    if k <= 0 or scores.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if k < scores.size:
+        candidates = np.argpartition(-scores, k - 1)[:k]
+    else:
+        candidates = np.arange(scores.size)
+    return candidates[np.lexsort((candidates, -scores[candidates]))]
+
+
+class MatrixVectorStore(VectorStore):
+    """Exact cosine search over a contiguous, normalised float32 matrix."""
+
+    def __init__(self, embedding: Embeddings | None = None, dimension: int | None = None) -> None:
+        """Create an empty store; ``dimension`` is fixed by the first vectors added if not given."""
+        self.embedding = embedding
+        self.dimension = dimension
+        self._matrix = np.zeros((0, dimension or 0), dtype=np.float32)
+        self._count = 0
+        self.ids: list[str] = []
+        self.texts: list[str] = []
+        self.metadatas: list[dict[str, Any]] = []
+        self._rows: dict[str, int] = {}
+        self.version = 0
+        """Bumped on every change, so callers can cache things derived from the rows."""
+
+    # -- LangChain VectorStore interface ----------------------------------------------
+    @property
+    def embeddings(self) -> Embeddings | None:
+        """The embedding model used for texts and queries."""
+        return self.embedding
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The normalised vectors, one row per chunk (a view, do not modify)."""
+        return self._matrix[: self._count]
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Embed ``texts`` in one call and add (or replace, by id) them."""
+        texts = list(texts)
+        if not texts:
+            return []
+        if self.embedding is None:
+            raise ValueError("MatrixVectorStore needs an embedding model to add texts.")
+        vectors = self.embedding.embed_documents(texts)
+        return self.add_vectors(vectors, texts, metadatas, ids)
+
+    def add_vectors(
+        self,
+        vectors: Sequence[Sequence[float]] | np.ndarray,
+        texts: Sequence[str],
+        metadatas: Sequence[dict] | None = None,
+        ids: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Add precomputed vectors; an id already present has its row replaced."""
+        matrix = normalise(np.asarray(vectors, dtype=np.float32)) if len(texts) else np.zeros((0, 0), np.float32)
+        if len(matrix) != len(texts):
+            raise ValueError(f"Got {len(matrix)} vectors for {len(texts)} texts.")
+        if self.dimension is None or (self._count == 0 and self._matrix.shape[1] == 0):
+            self.dimension = matrix.shape[1]
+            self._matrix = np.zeros((0, self.dimension), dtype=np.float32)
+        if matrix.shape[1] != self.dimension:
+            raise ValueError(f"Vectors have dimension {matrix.shape[1]}, the store holds {self.dimension}.")
+        metadatas = list(metadatas) if metadatas is not None else [{} for _ in texts]
+        ids = [i or str(uuid.uuid4()) for i in ids] if ids is not None else [str(uuid.uuid4()) for _ in texts]
+        if len(metadatas) != len(texts) or len(ids) != len(texts):
+            raise ValueError("texts, metadatas and ids must have the same length.")
+        for vector, text, metadata, id_ in zip(matrix, texts, metadatas, ids, strict=True):
+            row = self._rows.get(id_)
+            if row is None:
+                row = self._append_row()
+                self._rows[id_] = row
+                self.ids.append(id_)
+                self.texts.append(text)
+                self.metadatas.append(dict(metadata))
+            else:
+                self.texts[row] = text
+                self.metadatas[row] = dict(metadata)
+            self._matrix[row] = vector
+        self.version += 1
+        return list(ids)
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Remove the rows with these ids (unknown ids are ignored); ``None`` removes nothing."""
+        if ids is None:
+            return None
+        doomed = {self._rows[i] for i in ids if i in self._rows}
+        if doomed:
+            self.keep_rows(np.array([row not in doomed for row in range(self._count)], dtype=bool))
+        return True
+
+    def keep_rows(self, keep: np.ndarray) -> None:
+        """Keep only the rows where ``keep`` is true, compacting the matrix in order."""
+        rows = np.flatnonzero(keep)
+        self._matrix = np.ascontiguousarray(self._matrix[rows])
+        self._count = len(rows)
+        self.ids = [self.ids[r] for r in rows]
+        self.texts = [self.texts[r] for r in rows]
+        self.metadatas = [self.metadatas[r] for r in rows]
+        self._rows = {id_: n for n, id_ in enumerate(self.ids)}
+        self.version += 1
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """Return the documents with these ids, in the order asked, skipping unknown ones."""
+        return [self.document(self._rows[i]) for i in ids if i in self._rows]
+
+    def document(self, row: int) -> Document:
+        """Return row ``row`` as a new Document (callers may change it freely)."""
+        return Document(page_content=self.texts[row], metadata=dict(self.metadatas[row]), id=self.ids[row])
+
+    def search_vector(
+        self, embedding: Sequence[float] | np.ndarray, k: int = 4, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(rows, cosine scores)`` of the ``k`` nearest rows, optionally only where ``mask``."""
+        if self._count == 0:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+        scores = self.vectors @ normalise(np.asarray(embedding, dtype=np.float32))[0]
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+            k = min(k, int(mask.sum()))
+        rows = top_rows(scores, k)
+        return rows, scores[rows]
+
+    def similarity_search_with_score_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        filter: Callable[[Document], bool] | None = None,  # noqa: A002 (LangChain's name)
+        **kwargs: Any,
+    ) -> list[tuple[Document, float]]:
+        """Return the ``k`` most similar documents with cosine scores; ``filter`` keeps only matching ones."""
+        mask = None
+        if filter is not None:
+            mask = np.fromiter((filter(self.document(r)) for r in range(self._count)), bool, self._count)
+        rows, scores = self.search_vector(embedding, k, mask)
+        return [(self.document(int(r)), float(s)) for r, s in zip(rows, scores, strict=True)]
+
+    def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
+        """Embed ``query`` and return the ``k`` most similar documents with cosine scores."""
+        if self._count == 0:
+            return []
+        return self.similarity_search_with_score_by_vector(self.embed_query(query), k, **kwargs)
+
+    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
+        """Return the ``k`` documents most similar to ``embedding``."""
+        return [doc for doc, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
+
+    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
+        """Return the ``k`` documents most similar to ``query``."""
+        return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        return lambda score: (score + 1.0) / 2.0  # cosine in [-1, 1] to relevance in [0, 1]
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> MatrixVectorStore:
+        """Create a store holding ``texts``."""
+        store = cls(embedding)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    def embed_query(self, query: str) -> list[float]:
+        """Embed a search query with the store's model."""
+        if self.embedding is None:
+            raise ValueError("MatrixVectorStore needs an embedding model to search by text.")
+        return self.embedding.embed_query(query)
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, folder: str | Path) -> None:
+        """Write ``vectors.npy`` and ``records.json`` into ``folder`` (which must exist)."""
+        folder = Path(folder)
+        np.save(folder / VECTORS_FILE, self.vectors, allow_pickle=False)
+        records = {"ids": self.ids, "texts": self.texts, "metadatas": self.metadatas, "dimension": self.dimension}
+        (folder / RECORDS_FILE).write_bytes(orjson.dumps(records))
+
+    @classmethod
+    def load(cls, folder: str | Path, embedding: Embeddings | None = None) -> MatrixVectorStore:
+        """Read a store written by :meth:`save`."""
+        folder = Path(folder)
+        records = orjson.loads((folder / RECORDS_FILE).read_bytes())
+        matrix = np.load(folder / VECTORS_FILE, allow_pickle=False)
+        if matrix.dtype != np.float32 or matrix.ndim != 2 or len(matrix) != len(records["ids"]):
+            raise ValueError(f"{VECTORS_FILE} does not match {RECORDS_FILE}")
+        store = cls(embedding, records["dimension"])
+        store._matrix = np.ascontiguousarray(matrix)
+        store._count = len(matrix)
+        store.ids, store.texts, store.metadatas = records["ids"], records["texts"], records["metadatas"]
+        store._rows = {id_: n for n, id_ in enumerate(store.ids)}
+        return store
+
+    # -- internals ----------------------------------------------------------------------
+    def _append_row(self) -> int:
+        if self._count == len(self._matrix):
+            grown = np.zeros((max(16, 2 * len(self._matrix)), self.dimension), dtype=np.float32)
+            grown[: self._count] = self._matrix[: self._count]
+            self._matrix = grown
+        self._count += 1
+        return self._count - 1
