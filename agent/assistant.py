@@ -29,7 +29,7 @@ from agent.settings import Settings, load_settings
 from knowledge.embeddings import make_embeddings
 from knowledge.errors import RagchatError, explain_ollama_error
 from knowledge.formats import SUPPORTED_EXTENSIONS
-from knowledge.index import IndexInfo, KnowledgeIndex
+from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
 from knowledge.ingest import Progress, SyncReport, sync
 from knowledge.loader import source_name
 from knowledge.retriever import IndexRetriever
@@ -106,6 +106,7 @@ class Assistant:
         self._embeddings = embeddings
         self.checkpointer = checkpointer or MemorySaver()
         self._index: KnowledgeIndex | None = None
+        self._stamp: tuple[int, int] | None = None
         self._graph: CompiledStateGraph | None = None
         self._lock = threading.RLock()
 
@@ -127,11 +128,24 @@ class Assistant:
 
     # -- the index -----------------------------------------------------------------
     def load_index(self) -> KnowledgeIndex | None:
-        """Return the saved index, or ``None`` if nothing has been ingested yet."""
+        """Return the saved index, or ``None`` if nothing has been ingested yet.
+
+        If another process (the CLI beside the web page) saved a newer index since, that
+        one is loaded: a ``stat`` of the manifest per call keeps long-running pages current.
+        """
         with self._lock:
-            if self._index is None:
+            stamp = self._manifest_stamp()
+            if self._index is None or stamp != self._stamp:
                 self._index = KnowledgeIndex.load(self.settings.home, self.embeddings, self.settings.embedding)
+                self._stamp, self._graph = stamp, None
             return self._index
+
+    def _manifest_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = (self.settings.index_dir / MANIFEST).stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
 
     def ingest(
         self,
@@ -162,6 +176,7 @@ class Assistant:
                 )
             finally:  # even a failed sync may have saved the files that completed
                 self._index, self._graph = (index if index.generation else None), None
+                self._stamp = self._manifest_stamp()
             if index.chunk_count == 0:
                 skipped = "; ".join(f"{name}: {why}" for name, why in report.skipped)
                 raise RagchatError(
@@ -195,7 +210,7 @@ class Assistant:
                 sources.extend(matches)
             index.remove_sources(sources)
             index.save(self.settings.home)
-            self._graph = None
+            self._graph, self._stamp = None, self._manifest_stamp()
             return sources
 
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Document]:

@@ -13,6 +13,7 @@ folder that :mod:`knowledge.index` makes atomic.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -36,6 +37,13 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return matrix / norms
+
+
+def _interned(metadata: dict[str, Any]) -> dict[str, Any]:
+    # Every chunk of a file repeats its source and title; sharing one string object per
+    # value instead of one per chunk saves ~10% of a loaded index's memory.
+    return {key: sys.intern(value) if isinstance(value, str) and len(value) < 256 else value
+            for key, value in metadata.items()}  # fmt: skip
 
 
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
@@ -243,7 +251,8 @@ class MatrixVectorStore(VectorStore):
         store = cls(embedding, records["dimension"])
         store._matrix = np.ascontiguousarray(matrix)
         store._count = len(matrix)
-        store.ids, store.texts, store.metadatas = records["ids"], records["texts"], records["metadatas"]
+        store.ids, store.texts = records["ids"], records["texts"]
+        store.metadatas = [_interned(m) for m in records["metadatas"]]
         store._rows = {id_: n for n, id_ in enumerate(store.ids)}
         return store
 

@@ -193,3 +193,11 @@ def test_forget_of_an_unknown_file_changes_nothing(assistant: Assistant) -> None
 def test_missing_path_is_a_clear_error(assistant: Assistant, tmp_path: Path) -> None:
     with pytest.raises(RagchatError, match=r"No such file or folder: .*absent — check the path"):
         assistant.ingest([tmp_path / "absent"])
+
+
+def test_a_running_assistant_picks_up_an_index_saved_by_another_process(assistant: Assistant) -> None:
+    other = Assistant(assistant.settings)  # e.g. `ragchat ingest` beside the web page
+    (assistant.settings.docs_dir / "tides.md").write_text("# Tides\n\nHigh tide is at 06:40.\n")
+    other.ingest()
+    assert assistant.load_index().chunk_count == 5
+    assert assistant.search("tide", mode="keyword")[0].metadata["source"] == "tides.md"
