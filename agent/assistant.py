@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph.state import CompiledStateGraph
@@ -26,6 +26,7 @@ from agent.chat_model import make_chat_model
 from agent.formatting import CHARS_PER_TOKEN
 from agent.graph import build_graph
 from agent.settings import Settings, load_settings
+from agent.threads import ThreadInfo, ThreadRegistry, export_markdown, make_checkpointer, unknown_thread
 from knowledge.embeddings import make_embeddings
 from knowledge.errors import RagchatError, explain_ollama_error
 from knowledge.formats import SUPPORTED_EXTENSIONS
@@ -47,40 +48,53 @@ class IngestResult:
 
 @dataclass
 class Turn:
-    """One question being answered. Iterate it for the answer's tokens; then read the result.
+    """One question being answered. Iterate it for the answer's text as it streams; then read the result.
 
-    Iterating runs the graph once; afterwards ``answer`` holds the stored answer text and
-    ``sources`` the display records of the sources the prompt held.
+    Iterating runs the graph once. Afterwards ``answer`` is the stored answer (the streamed
+    pieces join to exactly this text), ``sources`` the sources it rests on, ``query`` what
+    was searched for (empty for an instruction about the previous answer), ``abstained``
+    whether the documents did not hold the answer and ``verified`` the check's verdict.
     """
 
     graph: CompiledStateGraph
     question: str
     thread_id: str
     settings: Settings
+    on_status: Callable[[str], None] | None = None
+    """Called with "rewriting", "searching", "writing" or "checking" as each step starts."""
+    on_done: Callable[[Turn, dict[str, Any]], None] | None = None
     answer: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
+    query: str = ""
+    abstained: bool = False
+    verified: bool | None = None
 
     def __iter__(self) -> Iterator[str]:
-        """Stream the answer token by token."""
+        """Stream the answer piece by piece."""
         config = {"configurable": {"thread_id": self.thread_id}}
         inputs = {"messages": [HumanMessage(self.question)]}
         final: dict[str, Any] = {}
         try:
-            for mode, data in self.graph.stream(inputs, config, stream_mode=["messages", "values"]):
+            for mode, data in self.graph.stream(inputs, config, stream_mode=["custom", "values"]):
                 if mode == "values":
                     final = data
-                    self.sources = data.get("sources", self.sources)
-                    continue
-                chunk, meta = data
-                if meta.get("langgraph_node") == "generate" and isinstance(chunk, AIMessageChunk) and chunk.content:
-                    yield str(chunk.content)
+                elif "token" in data:
+                    yield data["token"]
+                elif "status" in data and self.on_status:
+                    self.on_status(data["status"])
         except Exception as exc:
             explained = explain_ollama_error(exc, base_url=self.settings.ollama_host, model=self.settings.chat_model)
             if explained is None:
                 raise
             raise explained from exc
-        self.answer = str(final["messages"][-1].content)
-        self.sources = final.get("sources", [])
+        answer = final["messages"][-1]
+        self.answer = str(answer.content)
+        self.sources = answer.additional_kwargs.get("sources", [])
+        self.abstained = bool(answer.additional_kwargs.get("abstained"))
+        self.verified = answer.additional_kwargs.get("verified")
+        self.query = final.get("query", "")
+        if self.on_done:
+            self.on_done(self, final)
 
     def run(self) -> str:
         """Consume the stream and return the whole answer."""
@@ -104,7 +118,8 @@ class Assistant:
         self.settings = settings or load_settings()
         self._llm = llm
         self._embeddings = embeddings
-        self.checkpointer = checkpointer or MemorySaver()
+        self._checkpointer = checkpointer
+        self._registry: ThreadRegistry | None = None
         self._index: KnowledgeIndex | None = None
         self._stamp: tuple[int, int] | None = None
         self._graph: CompiledStateGraph | None = None
@@ -125,6 +140,23 @@ class Assistant:
             s = self.settings
             self._embeddings = make_embeddings(s.embedding_backend, s.embedding_model, s.ollama_host)
         return self._embeddings
+
+    @property
+    def checkpointer(self) -> BaseCheckpointSaver:
+        """Where threads are kept: SQLite in the data folder unless settings say memory (made on first use)."""
+        with self._lock:
+            if self._checkpointer is None:
+                self._checkpointer = make_checkpointer(self.settings.home, self.settings.memory)
+            return self._checkpointer
+
+    @property
+    def registry(self) -> ThreadRegistry:
+        """Titles and times of threads; on disk exactly when the checkpoints are."""
+        with self._lock:
+            if self._registry is None:
+                durable = not isinstance(self.checkpointer, MemorySaver)
+                self._registry = ThreadRegistry(self.settings.home if durable else None)
+            return self._registry
 
     # -- the index -----------------------------------------------------------------
     def load_index(self) -> KnowledgeIndex | None:
@@ -249,11 +281,19 @@ class Assistant:
         with self._lock:
             if self._graph is None:
                 index = self._require_index()
-                retriever = IndexRetriever(index=index, k=self.settings.k, mode=self.settings.retrieval_mode)
-                self._graph = build_graph(self.llm, retriever, self.checkpointer)
+                s = self.settings
+                retriever = IndexRetriever(index=index, k=s.k, mode=s.retrieval_mode)
+                self._graph = build_graph(
+                    self.llm,
+                    retriever,
+                    self.checkpointer,
+                    min_score=s.min_score,
+                    verify_answers=s.verify_answers,
+                    system_prompt=s.system_prompt,
+                )
             return self._graph
 
-    def ask(self, question: str, thread_id: str) -> Turn:
+    def ask(self, question: str, thread_id: str, on_status: Callable[[str], None] | None = None) -> Turn:
         """Check the question and thread, and return the turn that answers it when iterated."""
         question = (question or "").strip()
         if not question:
@@ -264,7 +304,12 @@ class Assistant:
                 f"The question is too long ({len(question):,} characters; the limit is {limit:,}) — "
                 "shorten it, or raise RAGCHAT_NUM_CTX."
             )
-        return Turn(self.graph, question, check_thread_id(thread_id), self.settings)
+        return Turn(
+            self.graph, question, check_thread_id(thread_id), self.settings, on_status=on_status, on_done=self._record
+        )
+
+    def _record(self, turn: Turn, final: dict[str, Any]) -> None:
+        self.registry.record_turn(turn.thread_id, turn.question, len(final.get("messages", [])))
 
     @property
     def max_question_chars(self) -> int:
@@ -278,6 +323,38 @@ class Assistant:
         if snapshot is None:
             return []
         return list(snapshot.checkpoint["channel_values"].get("messages", []))
+
+    # -- threads ---------------------------------------------------------------------
+    def threads(self) -> list[ThreadInfo]:
+        """Return every thread, most recently used first."""
+        return self.registry.list()
+
+    def rename_thread(self, thread_id: str, title: str) -> None:
+        """Retitle a thread."""
+        self.registry.rename(check_thread_id(thread_id), title)
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Delete a thread: its registry entry and every checkpoint.
+
+        Raises:
+            RagchatError: if no such thread exists.
+        """
+        thread_id = check_thread_id(thread_id)
+        if self.registry.get(thread_id) is None and not self.history(thread_id):
+            raise unknown_thread(thread_id)
+        self.checkpointer.delete_thread(thread_id)
+        self.registry.delete(thread_id)
+
+    def export_thread(self, thread_id: str) -> str:
+        """Return a thread as Markdown, with each answer's sources."""
+        thread_id = check_thread_id(thread_id)
+        info = self.registry.get(thread_id)
+        messages = self.history(thread_id)
+        if info is None and not messages:
+            raise unknown_thread(thread_id)
+        if info is None:  # checkpoints from before the registry existed
+            info = ThreadInfo(thread_id, thread_id, "", "", len(messages))
+        return export_markdown(info, messages)
 
     def mermaid(self) -> str:
         """Return the agent's graph as Mermaid text (needs neither Ollama nor an index)."""

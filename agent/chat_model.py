@@ -19,4 +19,6 @@ def make_chat_model(settings: Settings) -> ChatOllama:
         temperature=settings.temperature,
         num_ctx=settings.num_ctx,
         num_predict=settings.num_predict,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
     )

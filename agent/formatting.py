@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, trim_messages
 
-from agent.prompts import NO_SOURCES, NOT_FOUND_ANSWER, SOURCE_BLOCK, SYSTEM_PROMPT
+from agent.prompts import NO_SOURCES, NOT_FOUND_ANSWER, RULES, SOURCE_BLOCK, SYSTEM_PROMPT
 
 CHARS_PER_TOKEN = 3.0
 """Token estimate: English averages ~4 characters per Llama 3 token; 3 leaves headroom
@@ -41,7 +41,7 @@ def format_docs(documents: list[Document]) -> str:
         SOURCE_BLOCK.format(
             number=n,
             file=_attribute(doc.metadata.get("source", "?")),
-            article=doc.metadata.get("article", "?"),
+            where=_where(doc.metadata),
             # A document cannot close its own fence and smuggle text outside it.
             text=doc.page_content.replace("</source", "<\\/source"),
         )
@@ -49,9 +49,10 @@ def format_docs(documents: list[Document]) -> str:
     )
 
 
-def system_prompt(documents: list[Document]) -> str:
-    """Return the system prompt holding the fenced sources."""
-    return SYSTEM_PROMPT.format(sources=format_docs(documents), not_found=NOT_FOUND_ANSWER)
+def system_prompt(documents: list[Document], rules: str | None = None) -> str:
+    """Return the system prompt: ``rules`` (default :data:`~agent.prompts.RULES`) then the fenced sources."""
+    rules = rules if rules is not None else RULES.format(not_found=NOT_FOUND_ANSWER)
+    return SYSTEM_PROMPT.format(rules=rules, sources=format_docs(documents))
 
 
 def source_record(number: int, doc: Document) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def source_record(number: int, doc: Document) -> dict[str, Any]:
         "number": number,
         "source": meta.get("source", ""),
         "article": meta.get("article"),
+        "page": meta.get("page"),
         "title": meta.get("title", ""),
         "start_index": meta.get("start_index"),
         "score": meta.get("score"),
@@ -75,6 +77,8 @@ def source_label(source: dict[str, Any]) -> str:
     'a.md · article 2 “Tides” (score 0.50)'
     """
     label = str(source.get("source", ""))
+    if source.get("page") is not None:
+        label += f" · page {source['page']}"
     if source.get("article") is not None:
         label += f" · article {source['article']}"
     if source.get("title"):
@@ -97,17 +101,24 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 def fit_history(
-    history: list[BaseMessage], documents: list[Document], question: str, num_ctx: int, num_predict: int
+    history: list[BaseMessage],
+    documents: list[Document],
+    question: str,
+    num_ctx: int,
+    num_predict: int,
+    rules: str | None = None,
 ) -> tuple[list[BaseMessage], list[Document]]:
-    """Drop the oldest turns, then the weakest sources, until the prompt fits the context window.
+    """Drop the weakest sources, then the oldest turns, until the prompt fits the context window.
 
     Room is kept for the answer (``num_predict``). The question itself is never cut.
+    Sources come first because the answer must rest on them; history only explains
+    what the question means.
     """
     budget = num_ctx - num_predict - estimate_tokens(question) - 8
     documents = list(documents)
-    while documents and estimate_tokens(system_prompt(documents)) > budget:
+    while documents and estimate_tokens(system_prompt(documents, rules)) > budget:
         documents.pop()  # retrieval order is best first, so the weakest goes
-    remaining = budget - estimate_tokens(system_prompt(documents))
+    remaining = budget - estimate_tokens(system_prompt(documents, rules))
     if remaining <= 0 or not history:
         return [], documents
     kept = trim_messages(
@@ -119,6 +130,12 @@ def fit_history(
         allow_partial=False,
     )
     return kept, documents
+
+
+def _where(metadata: dict[str, Any]) -> str:
+    if metadata.get("page") is not None:
+        return f'page="{metadata["page"]}"'
+    return f'article="{metadata.get("article", "?")}"'
 
 
 def _attribute(value: Any) -> str:

@@ -1,53 +1,210 @@
-"""The graph's nodes: plain functions from state to a state update.
+"""The graph's nodes (plain functions from state to a state update) and its routers.
 
 Outside objects (the retriever, the chat model) are keyword arguments bound by
-``agent.graph.build_graph``; the nodes never build or import them.
+``agent.graph.build_graph``; nodes never build or import them. Nodes that the user
+waits on announce themselves on LangGraph's custom stream (``{"status": ...}``) and
+``generate`` streams the answer there as ``{"token": ...}`` pieces, already cleaned of
+invented citation numbers, so what is shown is exactly what is stored.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Literal
 
+from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.retrievers import BaseRetriever
+from langgraph.config import get_stream_writer
+from langgraph.graph import END
 
-from agent.formatting import fit_history, source_record, system_prompt
+from agent.citations import CitationStream
+from agent.followups import is_instruction
+from agent.formatting import fit_history, format_docs, source_record, system_prompt
+from agent.prompts import (
+    ABSTAIN_ANSWER,
+    CHECK_PROMPT,
+    CONTEXTUALIZE_PROMPT,
+    INSTRUCTION_RULES,
+    NO_SEARCH,
+    NOT_FOUND_ANSWER,
+)
 from agent.state import State
+from knowledge.keyword import coverage
+
+HISTORY_FOR_REWRITE = 6
+"""Messages (3 exchanges) the rewrite step sees: enough for "it" to resolve, little to read."""
+MIN_COVERAGE = 0.5
+"""A chunk holding at least half of the question's content words is keyword evidence."""
 
 
-def retrieve(state: State, *, retriever: BaseRetriever) -> dict[str, Any]:
-    """Find the chunks that best match the latest user message."""
+# -- contextualize --------------------------------------------------------------------------
+def contextualize(state: State, *, llm: BaseChatModel) -> dict[str, Any]:
+    """Decide what to search for: the question itself, a standalone rewrite, or nothing (an instruction)."""
     question = latest_question(state)
-    documents = retriever.invoke(question)
+    history = state.get("messages", [])[:-1]
+    if not any(isinstance(m, AIMessage) for m in history):
+        return {"question": question, "query": question, "route": "retrieve"}  # first turn: no model call
+    if is_instruction(question):
+        return {"question": question, "query": "", "route": "instruction"}
+    _status("rewriting")
+    prompt = CONTEXTUALIZE_PROMPT.format(
+        history=render_history(history[-HISTORY_FOR_REWRITE:]), question=question, no_search=NO_SEARCH
+    )
+    try:
+        reply = str(llm.invoke([HumanMessage(prompt)], stop=["\n"]).content)
+    except Exception:  # retrieval must never depend on the rewrite alone
+        reply = ""
+    rewritten = usable_rewrite(reply, question)
+    if rewritten == NO_SEARCH:
+        return {"question": question, "query": "", "route": "instruction"}
+    return {"question": question, "query": rewritten or fallback_query(state), "route": "retrieve"}
+
+
+def usable_rewrite(reply: str, question: str) -> str | None:
+    """Return the cleaned rewrite, :data:`NO_SEARCH`, or ``None`` when it cannot be used.
+
+    >>> usable_rewrite(' "Who designed Gannet Point Light?" ', "who built it?")
+    'Who designed Gannet Point Light?'
+    >>> usable_rewrite("", "who built it?") is None
+    True
+    """
+    text = reply.strip().strip("\"'“”‘’`").strip()
+    if text.removeprefix("Query:").strip().upper() == NO_SEARCH:
+        return NO_SEARCH
+    text = text.removeprefix("Query:").strip()
+    if not text or len(text) > max(300, 3 * len(question)):
+        return None
+    return text
+
+
+def fallback_query(state: State) -> str:
+    """Return the latest message plus the previous user question: history-aware without a model."""
+    questions = [str(m.content) for m in state.get("messages", []) if isinstance(m, HumanMessage)]
+    return " ".join(questions[-2:])
+
+
+def route_after_contextualize(state: State) -> Literal["retrieve", "generate"]:
+    """Search for new questions; answer instructions about the previous answer from the conversation."""
+    return "generate" if state.get("route") == "instruction" else "retrieve"
+
+
+# -- retrieve -------------------------------------------------------------------------------
+def retrieve(state: State, *, retriever: BaseRetriever, min_score: float) -> dict[str, Any]:
+    """Find the chunks for the search query and judge whether they can answer it."""
+    _status("searching")
+    query = state.get("query") or latest_question(state)
+    documents = retriever.invoke(query)
     return {
-        "question": question,
         "documents": documents,
         "sources": [source_record(n, doc) for n, doc in enumerate(documents, start=1)],
+        "evidence": has_evidence(documents, query, min_score),
     }
 
 
-def generate(state: State, *, llm: BaseChatModel, num_ctx: int, num_predict: int) -> dict[str, Any]:
-    """Answer the latest question from the numbered sources and the conversation so far."""
+def has_evidence(documents: list[Document], query: str, min_score: float) -> bool:
+    """Return whether some chunk is relevant: cosine >= ``min_score``, or half the query's words in it.
+
+    Either signal alone is enough, so a paraphrase (no shared words) and an exact name
+    (a weak vector) both count; a question about something absent has neither.
+    """
+    return any(
+        (doc.metadata.get("vector_score") or 0.0) >= min_score or coverage(query, doc.page_content) >= MIN_COVERAGE
+        for doc in documents
+    )
+
+
+def route_after_retrieve(state: State) -> Literal["generate", "abstain"]:
+    """Answer when there is evidence; otherwise say so without calling the model."""
+    return "generate" if state.get("evidence") else "abstain"
+
+
+def abstain(state: State) -> dict[str, Any]:
+    """Say plainly that the documents do not answer this, naming what was searched for."""
+    text = ABSTAIN_ANSWER.format(query=state.get("query") or latest_question(state))
+    _stream_writer()({"token": text})
+    answer = AIMessage(text, id=str(uuid.uuid4()), additional_kwargs={"sources": [], "abstained": True})
+    return {"messages": [answer], "documents": [], "sources": []}
+
+
+# -- generate -------------------------------------------------------------------------------
+def generate(
+    state: State, *, llm: BaseChatModel, num_ctx: int, num_predict: int, rules: str | None = None
+) -> dict[str, Any]:
+    """Write the answer from the numbered sources and the conversation, streaming cleaned tokens."""
+    _status("writing")
     *history, latest = state["messages"]
     question = str(latest.content)
-    history, documents = fit_history(history, state.get("documents", []), question, num_ctx, num_predict)
-    prompt = [SystemMessage(system_prompt(documents)), *history, HumanMessage(question)]
-    response = llm.invoke(prompt)
+    instruction = state.get("route") == "instruction"
+    rules = INSTRUCTION_RULES if instruction else rules
+    history, documents = fit_history(history, state.get("documents", []), question, num_ctx, num_predict, rules)
+    prompt: list[BaseMessage] = [SystemMessage(system_prompt(documents, rules)), *history, HumanMessage(question)]
+    write = _stream_writer()
+    citations = CitationStream(len(documents))
+    pieces = []
+    for chunk in llm.stream(prompt):
+        piece = citations.feed(str(chunk.content))
+        if piece:
+            pieces.append(piece)
+            write({"token": piece})
+    if tail := citations.flush():
+        pieces.append(tail)
+        write({"token": tail})
+    text = "".join(pieces)
     sources = [source_record(n, doc) for n, doc in enumerate(documents, start=1)]
-    answer = AIMessage(
-        # A fresh id (add_messages assigns one): reusing the model's run id would let a
-        # model that repeats ids overwrite an earlier answer in the thread.
-        content=response.content,
-        additional_kwargs={"sources": sources},
-        response_metadata=response.response_metadata,
-    )
-    return {"messages": [answer], "sources": sources}
+    kwargs: dict[str, Any] = {"sources": sources, "abstained": text.strip().startswith(NOT_FOUND_ANSWER)}
+    answer = AIMessage(text, id=str(uuid.uuid4()), additional_kwargs=kwargs)
+    return {"messages": [answer], "documents": documents, "sources": sources}
 
 
+def route_after_generate(state: State, *, verify: bool) -> Literal["check", "__end__"]:
+    """Check the answer against its sources when verification is on and there is something to check."""
+    last = state["messages"][-1]
+    if verify and state.get("documents") and not last.additional_kwargs.get("abstained"):
+        return "check"
+    return END
+
+
+# -- check ----------------------------------------------------------------------------------
+def check(state: State, *, llm: BaseChatModel) -> dict[str, Any]:
+    """Ask the model whether the answer is supported by its sources; record the verdict on the answer."""
+    _status("checking")
+    answer = state["messages"][-1]
+    prompt = CHECK_PROMPT.format(sources=format_docs(state.get("documents", [])), answer=answer.content)
+    try:
+        verdict = str(llm.invoke([HumanMessage(prompt)]).content).strip().upper()
+    except Exception:  # a failed check must not lose the answer
+        verdict = ""
+    supported = True if verdict.startswith("SUPPORTED") else False if verdict.startswith("UNSUPPORTED") else None
+    kwargs = {**answer.additional_kwargs, "verified": supported}
+    return {"messages": [AIMessage(answer.content, id=answer.id, additional_kwargs=kwargs)]}
+
+
+# -- helpers --------------------------------------------------------------------------------
 def latest_question(state: State) -> str:
     """Return the text of the newest user message."""
     for message in reversed(state.get("messages", [])):
         if isinstance(message, HumanMessage):
             return str(message.content)
     return ""
+
+
+def render_history(messages: list[BaseMessage]) -> str:
+    """Render turns as ``User: …`` / ``Assistant: …`` lines for the rewrite prompt."""
+    lines = []
+    for message in messages:
+        role = "User" if isinstance(message, HumanMessage) else "Assistant"
+        lines.append(f"{role}: {' '.join(str(message.content).split())}")
+    return "\n".join(lines)
+
+
+def _stream_writer() -> Any:
+    try:
+        return get_stream_writer()
+    except RuntimeError:  # called outside a graph run (direct unit calls)
+        return lambda _chunk: None
+
+
+def _status(step: str) -> None:
+    _stream_writer()({"status": step})

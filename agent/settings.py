@@ -31,6 +31,19 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 keeps answers repeatable.")
     num_ctx: int = Field(8192, ge=1024, description="Context window asked of Ollama, in tokens.")
     num_predict: int = Field(1024, ge=16, description="Most tokens an answer may use (reserved in the budget).")
+    top_k: int | None = Field(
+        None, ge=1, description="Sample only from the k likeliest tokens (Ollama's default if unset)."
+    )
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="Nucleus sampling share (Ollama's default if unset).")
+    system_prompt: str | None = Field(None, description="Replaces the answering rules; the sources are still appended.")
+    min_score: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Cosine from which a chunk counts as evidence; with none, and no keyword match, ragchat abstains.",
+    )
+    verify_answers: bool = Field(False, description="Let the model check each answer against its sources.")
+    memory: bool = Field(False, description="Keep threads in memory only (they end with the process).")
     embedding_backend: Literal["ollama", "nomic-local"] = Field(
         "ollama", description="Where embeddings come from: Ollama, or langchain-nomic running locally."
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from langchain_core.documents import Document
 from langchain_core.messages import AnyMessage
@@ -10,17 +10,28 @@ from langgraph.graph.message import add_messages
 
 
 class State(TypedDict, total=False):
-    """One thread's conversation and the current turn's evidence."""
+    """One thread's conversation and the evidence of its latest turn."""
 
     messages: Annotated[list[AnyMessage], add_messages]
-    """The whole conversation, oldest first; each answer carries its sources in
-    ``additional_kwargs["sources"]``."""
+    """The whole conversation, oldest first. Each answer carries in ``additional_kwargs``:
+    ``sources`` (display records), ``abstained`` (no answer in the documents), and
+    ``verified`` (the check step's verdict, when it ran)."""
 
     question: str
-    """The latest user question, as used for retrieval."""
+    """The latest user message, as typed."""
+
+    query: str
+    """What was searched for: the question made standalone by the rewrite step."""
+
+    route: Literal["retrieve", "instruction"]
+    """``instruction`` when the message only asks to change the previous answer (no search)."""
 
     documents: list[Document]
-    """Chunks retrieved for the latest question, best first, with ``metadata["score"]``."""
+    """Chunks retrieved for the latest search, best first, with their scores in metadata.
+    Kept across turns so an instruction follow-up can cite the same sources."""
 
     sources: list[dict[str, Any]]
     """The same chunks as display records (see ``agent.formatting.source_record``)."""
+
+    evidence: bool
+    """Whether any retrieved chunk is relevant enough to answer from (see ``agent.nodes.has_evidence``)."""

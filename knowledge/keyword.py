@@ -28,6 +28,37 @@ def make_tokenizer() -> Tokenizer:
     return Tokenizer(stopwords="en", stemmer=Stemmer.Stemmer("english").stemWord)
 
 
+_TERMS = make_tokenizer()
+# bm25s's English list is short (IDF already discounts common words in ranking); judging
+# whether a passage covers a question also needs the question's own filler words gone.
+QUESTION_WORDS = frozenset(
+    "who whom whose what which when where why how did does do doing done was were been being has have had can "
+    "could would should will shall may might must tell me about please you your i my we our us he she they them "
+    "his her their there here many much any some get got know".split()
+)
+
+
+def terms(text: str) -> set[str]:
+    """Return the stemmed content words of ``text``, without stopwords and question words.
+
+    >>> sorted(terms("Who restored the lighthouses?"))
+    ['lighthous', 'restor']
+    """
+    words = _TERMS.splitter(text.lower())
+    skip = QUESTION_WORDS.union(_TERMS.stopwords)
+    return {_TERMS.stemmer(word) for word in words if word not in skip}
+
+
+def coverage(query: str, text: str) -> float:
+    """Return the share of the query's content words that ``text`` contains (0 when it has none).
+
+    >>> coverage("Who built the lighthouse?", "The lighthouse was built in 1871.")
+    1.0
+    """
+    wanted = terms(query)
+    return len(wanted & terms(text)) / len(wanted) if wanted else 0.0
+
+
 class KeywordIndex:
     """BM25 scores for a query against every chunk, in row order."""
 

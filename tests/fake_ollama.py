@@ -9,7 +9,8 @@ test exercises the same client code a user runs. It is deliberately small:
   assertion. A leading nomic task prefix (``search_query:`` ...) is ignored when hashing,
   as the real model is trained to do, but it is recorded so tests can check it was sent.
 * ``POST /api/chat``: streams the next enqueued reply token by token as NDJSON (or, when
-  nothing is enqueued, the fenced source sentence that best matches the question, cited).
+  nothing is enqueued, the fenced source sentence that best matches the question, cited;
+  for a follow-up rewrite prompt, the latest message unchanged).
 * Unknown models get Ollama's real 404 body; ``fail()`` injects other errors.
 
 Every request is recorded in ``requests`` (path and parsed JSON body).
@@ -69,6 +70,9 @@ def reply_from_sources(body: dict[str, Any]) -> str:
     With no sources in the prompt, it gives the not-found sentence.
     """
     messages = body.get("messages", [])
+    rewrite = re.search(r"^Latest message: (.*)$", str(messages[-1].get("content", "")) if messages else "", re.M)
+    if rewrite:  # the rewrite step: a plausible standalone query is the message itself
+        return rewrite.group(1)
     prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
     question = content_words(str(messages[-1].get("content", ""))) if messages else set()
     best: tuple[int, int, str] | None = None

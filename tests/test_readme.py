@@ -13,11 +13,15 @@ def test_settings_table_lists_every_setting_with_its_default() -> None:
     rows = dict(re.findall(r"^\| `([A-Z_]+)` \| `([^`]*)` \|", README, flags=re.MULTILINE))
     defaults = Settings()
     expected = {
-        ("OLLAMA_HOST" if name == "ollama_host" else f"RAGCHAT_{name.upper()}"): str(getattr(defaults, name))
+        ("OLLAMA_HOST" if name == "ollama_host" else f"RAGCHAT_{name.upper()}"): str(getattr(defaults, name)).lower()
+        if isinstance(getattr(defaults, name), bool)
+        else str(getattr(defaults, name))
         for name in Settings.model_fields
     }
     expected["RAGCHAT_TEMPERATURE"] = "0"  # written as people type it
     expected["RAGCHAT_EMBEDDING_MODEL"] = "nomic-embed-text"
+    for unset in ("RAGCHAT_TOP_K", "RAGCHAT_TOP_P", "RAGCHAT_SYSTEM_PROMPT"):
+        expected[unset] = "unset"  # Ollama's own default applies
     assert rows == expected
 
 

@@ -31,7 +31,7 @@ def ask(page: AppTest, question: str) -> AppTest:
 
 
 def messages(page: AppTest) -> list[tuple[str, str]]:
-    return [(m.name, m.markdown[0].value) for m in page.main.chat_message]
+    return [(m.name, (m.markdown or m.info)[0].value) for m in page.main.chat_message]
 
 
 def test_first_start_builds_the_index_and_shows_it(page: AppTest, env: Settings) -> None:
@@ -112,3 +112,12 @@ def test_missing_chat_model_is_a_message_under_the_question(page: AppTest, fake_
 def test_empty_question_is_refused_on_the_page(page: AppTest) -> None:
     ask(page, "   ")
     assert page.error[0].value == "The question is empty — type a question about your documents."
+
+
+def test_abstention_looks_like_a_notice_not_an_answer(page: AppTest, fake_ollama: FakeOllama) -> None:
+    ask(page, "What is the population of Peru?")
+    notice = page.main.chat_message[1].info[0].value
+    assert notice.startswith("I couldn't find this in your documents. I searched for “What is the population of Peru?”")
+    assert fake_ollama.calls("/api/chat") == []
+    page.run()  # after a rerun, the stored answer is shown the same way
+    assert page.main.chat_message[1].info[0].value == notice

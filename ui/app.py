@@ -21,6 +21,7 @@ from knowledge.ingest import IngestProgress
 
 NEW_CHAT_TITLE = "New chat"
 TITLE_CHARS = 48
+UNSUPPORTED_NOTE = "The check found claims in this answer that its sources do not support."
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
 
@@ -107,8 +108,7 @@ def show_history(assistant: Assistant, thread_id: str) -> None:
                 st.markdown(inert(str(message.content)))
         elif message.type == "ai":
             with st.chat_message("assistant"):
-                st.markdown(str(message.content))
-                show_sources(message.additional_kwargs.get("sources", []))
+                show_answer(str(message.content), message.additional_kwargs)
 
 
 def answer(assistant: Assistant, question: str, thread_id: str) -> None:
@@ -121,7 +121,13 @@ def answer(assistant: Assistant, question: str, thread_id: str) -> None:
             with st.spinner("Searching your documents…"):
                 tokens = iter(turn)
                 first = next(tokens, "")  # retrieval runs before the first token arrives
-            st.write_stream(_chain(first, tokens))
+            placeholder = st.empty()
+            with placeholder.container():
+                st.write_stream(_chain(first, tokens))
+            if turn.abstained:  # restyle: a not-found answer should not look like an answer
+                placeholder.info(turn.answer, icon=":material/search_off:")
+            elif turn.verified is False:
+                st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
             show_sources(turn.sources)
         except RagchatError as exc:
             st.error(str(exc))
@@ -129,6 +135,17 @@ def answer(assistant: Assistant, question: str, thread_id: str) -> None:
     if st.session_state.threads.get(thread_id) == NEW_CHAT_TITLE:
         st.session_state.threads[thread_id] = snippet(question, TITLE_CHARS)
         st.rerun()  # so the sidebar shows the new title
+
+
+def show_answer(text: str, details: dict[str, Any]) -> None:
+    """Render a stored answer: abstentions as a notice, unsupported answers with a warning, then sources."""
+    if details.get("abstained"):
+        st.info(text, icon=":material/search_off:")
+    else:
+        st.markdown(text)
+        if details.get("verified") is False:
+            st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
+    show_sources(details.get("sources", []))
 
 
 def _chain(first: str, rest: Any) -> Any:

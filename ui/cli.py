@@ -39,6 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             embedding_backend=args.embedding_backend,
             k=args.k,
             retrieval_mode=args.mode,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            num_predict=args.num_predict,
+            num_ctx=args.num_ctx,
+            system_prompt=args.system_prompt,
+            verify_answers=args.verify,
+            memory=args.memory,
             docs_dir=args.docs,
             home=args.home,
         )
@@ -71,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--mode",
         choices=["hybrid", "vector", "keyword"],
         help="retrieval mode (RAGCHAT_RETRIEVAL_MODE, default hybrid)",
+    )
+    group.add_argument("--temperature", type=float, help="sampling temperature (RAGCHAT_TEMPERATURE, default 0)")
+    group.add_argument("--top-k", type=int, help="sample from the k likeliest tokens (RAGCHAT_TOP_K)")
+    group.add_argument("--top-p", type=float, help="nucleus sampling share (RAGCHAT_TOP_P)")
+    group.add_argument("--num-predict", type=int, help="most tokens per answer (RAGCHAT_NUM_PREDICT, default 1024)")
+    group.add_argument("--num-ctx", type=int, help="context window in tokens (RAGCHAT_NUM_CTX, default 8192)")
+    group.add_argument("--system-prompt", help="replace the answering rules (RAGCHAT_SYSTEM_PROMPT)")
+    group.add_argument(
+        "--verify", action="store_const", const=True, help="check answers against sources (RAGCHAT_VERIFY_ANSWERS)"
+    )
+    group.add_argument(
+        "--memory", action="store_const", const=True, help="keep threads in memory only (RAGCHAT_MEMORY)"
     )
     group.add_argument("--docs", help="documents folder (RAGCHAT_DOCS_DIR, default rag_data)")
     group.add_argument("--home", help="data folder (RAGCHAT_HOME, default .ragchat)")
@@ -106,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", parents=[common], help="an interactive conversation")
     chat.add_argument("--thread", default="default", help="thread name (default: default)")
     chat.set_defaults(handler=run_chat)
+
+    threads = commands.add_parser("threads", parents=[common], help="list, rename, delete or export conversations")
+    actions = threads.add_subparsers(dest="action", metavar="ACTION")
+    threads.set_defaults(handler=run_threads)
+    actions.add_parser("list", parents=[common], help="list threads, newest first")
+    rename = actions.add_parser("rename", parents=[common], help="give a thread a new title")
+    rename.add_argument("thread_id", metavar="ID")
+    rename.add_argument("title", nargs="+", metavar="TITLE")
+    delete = actions.add_parser("delete", parents=[common], help="delete a thread and its history")
+    delete.add_argument("thread_id", metavar="ID")
+    export = actions.add_parser("export", parents=[common], help="print a thread as Markdown, with sources")
+    export.add_argument("thread_id", metavar="ID")
+    export.add_argument("-o", "--output", help="write to this file instead of the screen")
 
     graph = commands.add_parser("graph", parents=[common], help="print the agent's graph as Mermaid text")
     graph.set_defaults(handler=run_graph)
@@ -157,9 +190,12 @@ def run_ask(assistant: Assistant, args: argparse.Namespace) -> int:
     """Answer one question, streaming, then list its sources."""
     question = " ".join(args.question)
     ensure_index(assistant)
-    turn = assistant.ask(question, args.thread or f"ask-{uuid.uuid4().hex[:8]}")
+    thread = args.thread or f"ask-{uuid.uuid4().hex[:8]}"
+    turn = assistant.ask(question, thread)
     stream_answer(turn)
     print_sources(turn.sources)
+    if not args.thread:
+        print(f'\n(thread {thread} — continue it with: ragchat ask --thread {thread} "…")', file=sys.stderr)
     return 0
 
 
@@ -205,6 +241,32 @@ def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
+
+
+def run_threads(assistant: Assistant, args: argparse.Namespace) -> int:
+    """List threads, or rename, delete or export one."""
+    if args.action == "rename":
+        assistant.rename_thread(args.thread_id, " ".join(args.title))
+        print(f"Renamed thread {args.thread_id}.")
+    elif args.action == "delete":
+        assistant.delete_thread(args.thread_id)
+        print(f"Deleted thread {args.thread_id} and its history.")
+    elif args.action == "export":
+        markdown = assistant.export_thread(args.thread_id)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(markdown)
+            print(f"Wrote thread {args.thread_id} to {args.output}.")
+        else:
+            print(markdown)
+    else:
+        threads = assistant.threads()
+        if not threads:
+            print("No threads yet — ask something with `ragchat ask` or `ragchat chat`.", file=sys.stderr)
+            return 0
+        rows = [(t.id, t.title, str(t.messages), t.updated_at.replace("T", " ")[:16]) for t in threads]
+        print_table(("id", "title", "messages", "updated (UTC)"), rows)
+    return 0
 
 
 def run_graph(assistant: Assistant, args: argparse.Namespace) -> int:
@@ -296,12 +358,14 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: IO[st
 
 
 def stream_answer(turn: Any, out: IO[str] | None = None) -> None:
-    """Write the answer's tokens as they arrive, then a newline."""
+    """Write the answer's pieces as they arrive, then a newline and any warning from the check."""
     out = out or sys.stdout
     for token in turn:
         out.write(token)
         out.flush()
     out.write("\n")
+    if turn.verified is False:
+        out.write("\n(Check: this answer contains claims its sources do not support.)\n")
 
 
 def print_sources(sources: list[dict[str, Any]], out: IO[str] | None = None, heading: str = "\nSources:") -> None:

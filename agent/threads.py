@@ -1,0 +1,163 @@
+"""Durable threads: the checkpointer factory and a registry of thread titles and times.
+
+Checkpoints (every thread's messages and evidence) go to LangGraph's ``SqliteSaver`` in
+``<home>/threads.sqlite``; the registry is a small table in the same file, so one file
+holds every conversation. ``memory=True`` keeps both in memory (tests, throwaway runs).
+SQLite runs in WAL mode so the CLI and the web page can use the file at the same time.
+
+What it does not do: search inside conversations, or sync threads between machines.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import MemorySaver
+
+from agent.formatting import source_label
+from knowledge.errors import RagchatError
+
+DATABASE = "threads.sqlite"
+TITLE_CHARS = 80
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ragchat_threads (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    messages INTEGER NOT NULL DEFAULT 0
+)"""
+
+
+def now() -> str:
+    """Return the current UTC time as ISO 8601 seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def connect(home: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the threads database under ``home``, shareable across threads.
+
+    Raises:
+        RagchatError: if the file exists but is not a usable SQLite database.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / DATABASE
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(SCHEMA)
+        conn.commit()
+    except sqlite3.DatabaseError as exc:
+        raise RagchatError(
+            f"The threads database {path} is damaged ({exc}) — move it aside to start with no threads."
+        ) from exc
+    return conn
+
+
+def make_checkpointer(home: Path, memory: bool = False) -> BaseCheckpointSaver:
+    """Return the checkpointer: SQLite under ``home``, or in memory when ``memory`` is set."""
+    if memory:
+        return MemorySaver()
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    saver = SqliteSaver(connect(home))
+    saver.setup()
+    return saver
+
+
+@dataclass
+class ThreadInfo:
+    """One conversation as the registry lists it."""
+
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+    messages: int
+
+
+class ThreadRegistry:
+    """Thread ids with a title, creation and update times and message count."""
+
+    def __init__(self, home: Path | None) -> None:
+        """Keep the registry in ``home``'s threads database, or in memory when ``home`` is ``None``."""
+        self._conn = connect(home) if home is not None else sqlite3.connect(":memory:", check_same_thread=False)
+        self._conn.execute(SCHEMA)
+        self._lock = threading.Lock()
+
+    def record_turn(self, thread_id: str, question: str, messages: int) -> None:
+        """Note a finished turn: create the thread (titled by its first question) or bump its time and count."""
+        title = " ".join(question.split())
+        if len(title) > TITLE_CHARS:
+            title = title[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
+        stamp = now()
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = excluded.messages",
+                (thread_id, title or thread_id, stamp, stamp, messages),
+            )
+
+    def list(self) -> list[ThreadInfo]:
+        """Return every thread, most recently updated first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, title, created_at, updated_at, messages FROM ragchat_threads "
+                "ORDER BY updated_at DESC, created_at DESC, id"
+            ).fetchall()
+        return [ThreadInfo(*row) for row in rows]
+
+    def get(self, thread_id: str) -> ThreadInfo | None:
+        """Return one thread, or ``None``."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, title, created_at, updated_at, messages FROM ragchat_threads WHERE id = ?", (thread_id,)
+            ).fetchone()
+        return ThreadInfo(*row) if row else None
+
+    def rename(self, thread_id: str, title: str) -> None:
+        """Give a thread a new title.
+
+        Raises:
+            RagchatError: if the thread is unknown or the title empty.
+        """
+        title = " ".join(title.split())
+        if not title:
+            raise RagchatError("The new title is empty — give the thread a name.")
+        with self._lock, self._conn:
+            changed = self._conn.execute("UPDATE ragchat_threads SET title = ? WHERE id = ?", (title, thread_id))
+        if changed.rowcount == 0:
+            raise unknown_thread(thread_id)
+
+    def delete(self, thread_id: str) -> None:
+        """Forget a thread's entry (its checkpoints are the checkpointer's to delete)."""
+        with self._lock, self._conn:
+            self._conn.execute("DELETE FROM ragchat_threads WHERE id = ?", (thread_id,))
+
+
+def unknown_thread(thread_id: str) -> RagchatError:
+    """Return the error for a thread id nobody knows."""
+    return RagchatError(f"There is no thread {thread_id!r} — `ragchat threads` lists them.")
+
+
+def export_markdown(info: ThreadInfo, messages: list[BaseMessage]) -> str:
+    """Return a conversation as Markdown: each question, each answer, and the answer's sources."""
+    lines = [f"# {info.title}", "", f"Thread `{info.id}` · started {info.created_at} · updated {info.updated_at}", ""]
+    for message in messages:
+        if isinstance(message, HumanMessage):
+            lines += ["## Question", "", str(message.content), ""]
+        elif isinstance(message, AIMessage):
+            lines += ["## Answer", "", str(message.content), ""]
+            sources: list[dict[str, Any]] = message.additional_kwargs.get("sources", [])
+            if sources:
+                lines += ["Sources:", ""]
+                lines += [f"{s['number']}. {source_label(s)} — {s['snippet']}" for s in sources]
+                lines.append("")
+    return "\n".join(lines)
