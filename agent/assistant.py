@@ -7,6 +7,7 @@ It holds no presentation: no printing, no Streamlit.
 
 from __future__ import annotations
 
+import os
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -18,11 +19,12 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.runnables.graph import Graph
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.chat_model import make_chat_model
+from agent.chat_model import Health, check_ollama, make_chat_model
 from agent.formatting import CHARS_PER_TOKEN
 from agent.graph import build_graph
 from agent.settings import Settings, load_settings
@@ -34,6 +36,7 @@ from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
 from knowledge.ingest import Progress, SyncReport, sync
 from knowledge.loader import source_name
 from knowledge.retriever import IndexRetriever
+from knowledge.uploads import SavedUpload, safe_name, save_upload
 
 MAX_THREAD_ID_CHARS = 200
 
@@ -44,6 +47,14 @@ class IngestResult:
 
     index: KnowledgeIndex
     report: SyncReport
+
+
+@dataclass
+class UploadResult:
+    """Where uploads were saved, and what indexing them did."""
+
+    saved: list[SavedUpload]
+    ingest: IngestResult
 
 
 @dataclass
@@ -60,6 +71,8 @@ class Turn:
     question: str
     thread_id: str
     settings: Settings
+    scope: list[str] | None = None
+    """Only these documents are searched (``None``: all)."""
     on_status: Callable[[str], None] | None = None
     """Called with "rewriting", "searching", "writing" or "checking" as each step starts."""
     on_done: Callable[[Turn, dict[str, Any]], None] | None = None
@@ -72,7 +85,7 @@ class Turn:
     def __iter__(self) -> Iterator[str]:
         """Stream the answer piece by piece."""
         config = {"configurable": {"thread_id": self.thread_id}}
-        inputs = {"messages": [HumanMessage(self.question)]}
+        inputs = {"messages": [HumanMessage(self.question)], "scope": self.scope}
         final: dict[str, Any] = {}
         try:
             for mode, data in self.graph.stream(inputs, config, stream_mode=["custom", "values"]):
@@ -226,8 +239,26 @@ class Assistant:
                 index = self.ingest(progress=progress).index
             return index
 
-    def forget(self, names: Sequence[str]) -> list[str]:
+    def upload(self, files: Sequence[tuple[str, bytes]], progress: Progress | None = None) -> UploadResult:
+        """Save uploaded ``(name, bytes)`` files into the documents folder and index them.
+
+        Raises:
+            RagchatError: if a file type is unsupported (nothing is saved then).
+        """
+        for name, _ in files:
+            if Path(safe_name(name)).suffix.lower() not in SUPPORTED_EXTENSIONS:
+                raise RagchatError(
+                    f"{name} is not a supported file type — upload {', '.join(SUPPORTED_EXTENSIONS)} files."
+                )
+        saved = [save_upload(self.settings.docs_dir, name, data) for name, data in files]
+        result = self.ingest([item.path for item in saved], progress=progress)
+        return UploadResult(saved=saved, ingest=result)
+
+    def forget(self, names: Sequence[str], delete_files: bool = False) -> list[str]:
         """Remove files from the index by source name or path; return the sources removed.
+
+        With ``delete_files``, files inside the documents folder are deleted too, so the
+        next ingest of the folder does not bring them back (files elsewhere are never touched).
 
         Raises:
             RagchatError: if a name matches nothing in the index (nothing is removed then).
@@ -240,10 +271,20 @@ class Assistant:
                 if not matches:
                     raise RagchatError(f"{name} is not in the index — `ragchat sources` lists what is.")
                 sources.extend(matches)
+            paths = [Path(index.files[s].path) for s in sources]
             index.remove_sources(sources)
             index.save(self.settings.home)
             self._graph, self._stamp = None, self._manifest_stamp()
+            if delete_files:
+                docs = Path(os.path.abspath(self.settings.docs_dir))
+                for path in paths:
+                    if path.is_relative_to(docs):
+                        path.unlink(missing_ok=True)
             return sources
+
+    def health(self) -> Health:
+        """Return whether Ollama answers and has the configured models."""
+        return check_ollama(self.settings)
 
     def search(self, query: str, k: int | None = None, mode: str | None = None) -> list[Document]:
         """Return the ranked chunks for ``query`` without calling the chat model."""
@@ -304,8 +345,16 @@ class Assistant:
                 f"The question is too long ({len(question):,} characters; the limit is {limit:,}) — "
                 "shorten it, or raise RAGCHAT_NUM_CTX."
             )
+        thread_id = check_thread_id(thread_id)
+        info = self.registry.get(thread_id)
         return Turn(
-            self.graph, question, check_thread_id(thread_id), self.settings, on_status=on_status, on_done=self._record
+            self.graph,
+            question,
+            thread_id,
+            self.settings,
+            scope=info.scope if info else None,
+            on_status=on_status,
+            on_done=self._record,
         )
 
     def _record(self, turn: Turn, final: dict[str, Any]) -> None:
@@ -345,6 +394,24 @@ class Assistant:
         self.checkpointer.delete_thread(thread_id)
         self.registry.delete(thread_id)
 
+    def set_scope(self, thread_id: str, sources: list[str] | None) -> None:
+        """Limit a thread to some indexed documents (``None`` or every document: no limit).
+
+        Raises:
+            RagchatError: if a source is not in the index, or the list is empty.
+        """
+        thread_id = check_thread_id(thread_id)
+        if sources is not None:
+            index = self._require_index()
+            unknown = [s for s in sources if s not in index.files]
+            if unknown:
+                raise RagchatError(f"{', '.join(unknown)} is not in the index — `ragchat sources` lists what is.")
+            if not sources:
+                raise RagchatError("Choose at least one document, or all of them.")
+            if set(sources) == set(index.files):
+                sources = None
+        self.registry.set_scope(thread_id, sources)
+
     def export_thread(self, thread_id: str) -> str:
         """Return a thread as Markdown, with each answer's sources."""
         thread_id = check_thread_id(thread_id)
@@ -356,11 +423,14 @@ class Assistant:
             info = ThreadInfo(thread_id, thread_id, "", "", len(messages))
         return export_markdown(info, messages)
 
-    def mermaid(self) -> str:
-        """Return the agent's graph as Mermaid text (needs neither Ollama nor an index)."""
+    def graph_structure(self) -> Graph:
+        """Return the agent's graph structure (needs neither Ollama nor an index)."""
         empty = KnowledgeIndex.empty(self.embeddings, IndexInfo(self.settings.embedding))
-        graph = build_graph(self.llm, IndexRetriever(index=empty, k=self.settings.k))
-        return graph.get_graph().draw_mermaid()
+        return build_graph(self.llm, IndexRetriever(index=empty, k=self.settings.k)).get_graph()
+
+    def mermaid(self) -> str:
+        """Return the agent's graph as Mermaid text."""
+        return self.graph_structure().draw_mermaid()
 
 
 def check_thread_id(thread_id: str) -> str:

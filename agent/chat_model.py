@@ -1,7 +1,10 @@
-"""The chat model factory: the only place that imports ``ChatOllama``."""
+"""The chat model factory (the only place that imports ``ChatOllama``) and the Ollama health check."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import httpx
 from langchain_ollama import ChatOllama
 
 from agent.settings import Settings
@@ -22,3 +25,50 @@ def make_chat_model(settings: Settings) -> ChatOllama:
         top_k=settings.top_k,
         top_p=settings.top_p,
     )
+
+
+@dataclass
+class Health:
+    """Whether Ollama answers and has the models ragchat needs, with what to run if not."""
+
+    reachable: bool
+    models: list[str] = field(default_factory=list)
+    chat_ok: bool = False
+    embed_ok: bool = False
+    problems: list[str] = field(default_factory=list)
+    """One sentence per problem, each saying what to run."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether answers can be generated."""
+        return self.reachable and self.chat_ok and self.embed_ok
+
+
+def check_ollama(settings: Settings, timeout: float = 3.0) -> Health:
+    """Ask Ollama which models it has (``/api/tags``) and compare with the settings."""
+    try:
+        response = httpx.get(f"{settings.ollama_host}/api/tags", timeout=timeout)
+        response.raise_for_status()
+        models = sorted(m.get("model") or m.get("name", "") for m in response.json().get("models", []))
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return Health(
+            reachable=False,
+            problems=[f"Ollama is not reachable at {settings.ollama_host} — start it with `ollama serve`."],
+        )
+    health = Health(reachable=True, models=models)
+    health.chat_ok = has_model(models, settings.chat_model)
+    health.embed_ok = settings.embedding_backend != "ollama" or has_model(models, settings.embedding_model or "")
+    if not health.chat_ok:
+        health.problems.append(f"The chat model is not pulled — run `ollama pull {settings.chat_model}`.")
+    if not health.embed_ok:
+        health.problems.append(f"The embedding model is not pulled — run `ollama pull {settings.embedding_model}`.")
+    return health
+
+
+def has_model(models: list[str], name: str) -> bool:
+    """Match a model name as Ollama does: ``nomic-embed-text`` means ``nomic-embed-text:latest``.
+
+    >>> has_model(["nomic-embed-text:latest"], "nomic-embed-text"), has_model(["llama3.1:8b"], "llama3.1:70b")
+    (True, False)
+    """
+    return name in models or (":" not in name and f"{name}:latest" in models)

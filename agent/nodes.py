@@ -95,6 +95,12 @@ def retrieve(state: State, *, retriever: BaseRetriever, min_score: float) -> dic
     """Find the chunks for the search query and judge whether they can answer it."""
     _status("searching")
     query = state.get("query") or latest_question(state)
+    scope = state.get("scope")
+    if scope is not None:  # the thread is limited to some documents
+        restricted = getattr(retriever, "restricted", None)
+        if restricted is None:
+            raise TypeError(f"{type(retriever).__name__} cannot limit a search to chosen documents.")
+        retriever = restricted(scope)
     documents = retriever.invoke(query)
     return {
         "documents": documents,
@@ -124,7 +130,8 @@ def abstain(state: State) -> dict[str, Any]:
     """Say plainly that the documents do not answer this, naming what was searched for."""
     text = ABSTAIN_ANSWER.format(query=state.get("query") or latest_question(state))
     _stream_writer()({"token": text})
-    answer = AIMessage(text, id=str(uuid.uuid4()), additional_kwargs={"sources": [], "abstained": True})
+    kwargs = {"sources": [], "abstained": True, "query": state.get("query", "")}
+    answer = AIMessage(text, id=str(uuid.uuid4()), additional_kwargs=kwargs)
     return {"messages": [answer], "documents": [], "sources": []}
 
 
@@ -153,7 +160,11 @@ def generate(
         write({"token": tail})
     text = "".join(pieces)
     sources = [source_record(n, doc) for n, doc in enumerate(documents, start=1)]
-    kwargs: dict[str, Any] = {"sources": sources, "abstained": text.strip().startswith(NOT_FOUND_ANSWER)}
+    kwargs: dict[str, Any] = {
+        "sources": sources,
+        "abstained": text.strip().startswith(NOT_FOUND_ANSWER),
+        "query": state.get("query", ""),
+    }
     answer = AIMessage(text, id=str(uuid.uuid4()), additional_kwargs=kwargs)
     return {"messages": [answer], "documents": documents, "sources": sources}
 

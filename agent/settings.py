@@ -1,11 +1,14 @@
-"""Every setting in one typed place, with one precedence: explicit argument > environment > default.
+"""Every setting in one typed place, with one precedence: explicit argument > environment > saved > default.
 
 Environment variables are ``RAGCHAT_<NAME>`` (``RAGCHAT_K=6``), except the Ollama address,
 which uses Ollama's own ``OLLAMA_HOST``. pydantic-settings does the reading and checking.
+"Saved" are the preferences chosen in the web page (model, temperature, k, retrieval mode,
+system prompt), kept in ``<home>/settings.json`` so they survive a restart.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -15,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from knowledge.embeddings import DEFAULT_MODELS, embedding_name
 from knowledge.errors import RagchatError
+from knowledge.index import write_atomic
 
 
 class Settings(BaseSettings):
@@ -93,14 +97,54 @@ class Settings(BaseSettings):
         return self.home / "index"
 
 
+PREFERENCES_FILE = "settings.json"
+PREFERENCE_FIELDS = ("chat_model", "temperature", "k", "retrieval_mode", "system_prompt")
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build :class:`Settings` from ``overrides`` (``None`` values ignored), environment and defaults.
+    """Build :class:`Settings` from ``overrides`` (``None`` values ignored), environment, saved preferences, defaults.
 
     Raises:
         RagchatError: naming the first invalid setting and what was wrong with it.
     """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = _validated(given)
+    saved = {
+        key: value
+        for key, value in read_preferences(settings.home).items()
+        if key in PREFERENCE_FIELDS and key not in settings.model_fields_set
+    }
+    return _validated({**saved, **given}) if saved else settings
+
+
+def read_preferences(home: Path) -> dict[str, object]:
+    """Return the preferences saved under ``home`` (empty if none, or if the file is unreadable)."""
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        saved = json.loads((home / PREFERENCES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
+def save_preferences(settings: Settings, **changes: object) -> Settings:
+    """Validate ``changes`` to preference fields, save them under the data folder, return the new settings.
+
+    Raises:
+        RagchatError: for an unknown preference or an invalid value (nothing is saved then).
+    """
+    unknown = sorted(set(changes) - set(PREFERENCE_FIELDS))
+    if unknown:
+        raise RagchatError(f"{', '.join(unknown)} cannot be saved from the page — set it in the environment.")
+    updated = _validated({**settings.model_dump(), **changes})
+    preferences = {**read_preferences(settings.home), **{k: getattr(updated, k) for k in changes}}
+    settings.home.mkdir(parents=True, exist_ok=True)
+    write_atomic(settings.home / PREFERENCES_FILE, json.dumps(preferences, indent=2).encode())
+    return updated
+
+
+def _validated(values: dict[str, object]) -> Settings:
+    try:
+        return Settings(**values)
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(part) for part in error["loc"]) or "settings"

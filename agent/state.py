@@ -14,8 +14,8 @@ class State(TypedDict, total=False):
 
     messages: Annotated[list[AnyMessage], add_messages]
     """The whole conversation, oldest first. Each answer carries in ``additional_kwargs``:
-    ``sources`` (display records), ``abstained`` (no answer in the documents), and
-    ``verified`` (the check step's verdict, when it ran)."""
+    ``sources`` (display records), ``abstained`` (no answer in the documents), ``query``
+    (what was searched for) and ``verified`` (the check step's verdict, when it ran)."""
 
     question: str
     """The latest user message, as typed."""
@@ -32,6 +32,9 @@ class State(TypedDict, total=False):
 
     sources: list[dict[str, Any]]
     """The same chunks as display records (see ``agent.formatting.source_record``)."""
+
+    scope: list[str] | None
+    """The documents (source names) this thread may search; ``None`` means all of them."""
 
     evidence: bool
     """Whether any retrieved chunk is relevant enough to answer from (see ``agent.nodes.has_evidence``)."""

@@ -10,6 +10,7 @@ What it does not do: search inside conversations, or sync threads between machin
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ CREATE TABLE IF NOT EXISTS ragchat_threads (
     title TEXT NOT NULL,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    messages INTEGER NOT NULL DEFAULT 0
+    messages INTEGER NOT NULL DEFAULT 0,
+    scope TEXT
 )"""
 
 
@@ -53,6 +55,9 @@ def connect(home: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(ragchat_threads)")}
+        if "scope" not in columns:  # a database from before thread scopes
+            conn.execute("ALTER TABLE ragchat_threads ADD COLUMN scope TEXT")
         conn.commit()
     except sqlite3.DatabaseError as exc:
         raise RagchatError(
@@ -81,6 +86,8 @@ class ThreadInfo:
     created_at: str
     updated_at: str
     messages: int
+    scope: list[str] | None = None
+    """Source names this thread may search; ``None`` means every document."""
 
 
 class ThreadRegistry:
@@ -93,7 +100,7 @@ class ThreadRegistry:
         self._lock = threading.Lock()
 
     def record_turn(self, thread_id: str, question: str, messages: int) -> None:
-        """Note a finished turn: create the thread (titled by its first question) or bump its time and count."""
+        """Note a finished turn: title a new thread by its first question, bump its time and count."""
         title = " ".join(question.split())
         if len(title) > TITLE_CHARS:
             title = title[:TITLE_CHARS].rsplit(" ", 1)[0] + "…"
@@ -101,26 +108,33 @@ class ThreadRegistry:
         with self._lock, self._conn:
             self._conn.execute(
                 "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = excluded.messages",
+                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = excluded.messages, "
+                "title = CASE WHEN ragchat_threads.messages = 0 THEN excluded.title ELSE ragchat_threads.title END",
                 (thread_id, title or thread_id, stamp, stamp, messages),
+            )
+
+    def set_scope(self, thread_id: str, sources: list[str] | None) -> None:
+        """Limit a thread to some documents (``None``: all), creating its entry if it has none yet."""
+        scope = json.dumps(sorted(sources)) if sources is not None else None
+        stamp = now()
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages, scope) "
+                "VALUES (?, 'New chat', ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE SET scope = excluded.scope",
+                (thread_id, stamp, stamp, scope),
             )
 
     def list(self) -> list[ThreadInfo]:
         """Return every thread, most recently updated first."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, title, created_at, updated_at, messages FROM ragchat_threads "
-                "ORDER BY updated_at DESC, created_at DESC, id"
-            ).fetchall()
-        return [ThreadInfo(*row) for row in rows]
+            rows = self._conn.execute(f"{SELECT} ORDER BY updated_at DESC, created_at DESC, id").fetchall()
+        return [_info(row) for row in rows]
 
     def get(self, thread_id: str) -> ThreadInfo | None:
         """Return one thread, or ``None``."""
         with self._lock:
-            row = self._conn.execute(
-                "SELECT id, title, created_at, updated_at, messages FROM ragchat_threads WHERE id = ?", (thread_id,)
-            ).fetchone()
-        return ThreadInfo(*row) if row else None
+            row = self._conn.execute(f"{SELECT} WHERE id = ?", (thread_id,)).fetchone()
+        return _info(row) if row else None
 
     def rename(self, thread_id: str, title: str) -> None:
         """Give a thread a new title.
@@ -140,6 +154,14 @@ class ThreadRegistry:
         """Forget a thread's entry (its checkpoints are the checkpointer's to delete)."""
         with self._lock, self._conn:
             self._conn.execute("DELETE FROM ragchat_threads WHERE id = ?", (thread_id,))
+
+
+SELECT = "SELECT id, title, created_at, updated_at, messages, scope FROM ragchat_threads"
+
+
+def _info(row: tuple[Any, ...]) -> ThreadInfo:
+    *fields, scope = row
+    return ThreadInfo(*fields, scope=json.loads(scope) if scope is not None else None)
 
 
 def unknown_thread(thread_id: str) -> RagchatError:

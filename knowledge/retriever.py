@@ -25,5 +25,9 @@ class IndexRetriever(BaseRetriever):
     sources: frozenset[str] | None = None
     """Only search chunks of these files (``None``: every file)."""
 
+    def restricted(self, sources: list[str] | frozenset[str]) -> IndexRetriever:
+        """Return the same retriever limited to ``sources``."""
+        return self.model_copy(update={"sources": frozenset(sources)})
+
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return self.index.search(query, self.k, self.mode, self.sources)

@@ -1,8 +1,10 @@
-"""The ragchat web page: a Streamlit chat over the same Assistant the CLI uses.
+"""The ragchat web page: chat, threads, documents, settings and health, over the CLI's Assistant.
 
-Run with ``streamlit run ui/app.py``. The sidebar starts and switches threads (each keeps
-its own history in the checkpointer); answers stream in; each answer lists its sources.
-Document text and user text are shown as text: markdown and HTML in them are escaped.
+Run with ``streamlit run ui/app.py``. Layout: the sidebar holds the health line, "New
+chat", the saved threads (the current one's id is in the URL, so a refresh or a server
+restart returns to it) and the view switch; the main area shows the Chat, Documents or
+Settings view. Everything that is not presentation lives in ``agent`` / ``knowledge``.
+Document and user text is shown as text: markdown and HTML in it are escaped.
 """
 
 from __future__ import annotations
@@ -13,95 +15,190 @@ from typing import Any
 
 import streamlit as st
 
-from agent.assistant import Assistant
-from agent.formatting import snippet, source_label
-from agent.settings import load_settings
+from agent.assistant import Assistant, Turn, check_thread_id
+from agent.chat_model import Health
+from agent.formatting import source_label, source_record
+from agent.settings import PREFERENCE_FIELDS, load_settings, save_preferences
 from knowledge.errors import RagchatError
+from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.ingest import IngestProgress
+from knowledge.keyword import terms
 
 NEW_CHAT_TITLE = "New chat"
-TITLE_CHARS = 48
-UNSUPPORTED_NOTE = "The check found claims in this answer that its sources do not support."
+VIEWS = ("Chat", "Documents", "Settings")
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+STATUS_LABELS = {
+    "rewriting": "Understanding the follow-up…",
+    "searching": "Searching your documents…",
+    "writing": "Writing the answer…",
+    "checking": "Checking the answer against its sources…",
+}
+UNSUPPORTED_NOTE = "The check found claims in this answer that its sources do not support."
 
 
+# -- shared objects ---------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
 def get_assistant() -> Assistant:
-    """Return the process-wide Assistant (one index and checkpointer for every session)."""
+    """Return the process-wide Assistant (one index and thread store for every browser session)."""
     return Assistant(load_settings())
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def get_health(host: str, chat_model: str, embedding: str) -> Health:
+    """Return Ollama's health, rechecked at most every 10 seconds (arguments key the cache)."""
+    return get_assistant().health()
+
+
+def health_now(assistant: Assistant) -> Health:
+    """Return the (cached) health for the current settings."""
+    s = assistant.settings
+    return get_health(s.ollama_host, s.chat_model, s.embedding)
+
+
+# -- text helpers -----------------------------------------------------------------------------
 def inert(text: str) -> str:
     """Escape markdown so document or user text is displayed literally."""
     return MARKDOWN_SPECIALS.sub(r"\\\1", text)
 
 
-def new_thread() -> None:
-    """Start an empty thread and make it the current one."""
-    thread_id = uuid.uuid4().hex[:12]
-    st.session_state.threads[thread_id] = NEW_CHAT_TITLE
-    st.session_state.thread_id = thread_id
+def highlight(text: str, query: str) -> str:
+    """Escape ``text`` and bold the words that match the query's words (same stemming as search)."""
+    wanted = terms(query)
+    pieces = re.split(r"(\w+)", text)
+    return "".join(
+        f"**{inert(piece)}**" if piece and piece[0].isalnum() and terms(piece) & wanted else inert(piece)
+        for piece in pieces
+    )
+
+
+# -- threads ----------------------------------------------------------------------------------
+def current_thread() -> str:
+    """Return the thread shown: the one in the URL if valid, else a new one (then put in the URL)."""
+    wanted = st.query_params.get("thread", "")
+    try:
+        thread_id = check_thread_id(wanted)
+    except RagchatError:
+        thread_id = uuid.uuid4().hex[:12]
+    if st.query_params.get("thread") != thread_id:
+        st.query_params["thread"] = thread_id
+    return thread_id
 
 
 def switch_thread(thread_id: str) -> None:
-    """Show another thread of this session."""
-    st.session_state.thread_id = thread_id
+    """Show another thread (the URL follows)."""
+    st.query_params["thread"] = thread_id
+    st.session_state.pop("confirm_delete", None)
 
 
-def show_sources(sources: list[dict[str, Any]]) -> None:
-    """List an answer's sources in a collapsed section under it."""
-    if not sources:
-        return
-    with st.expander(f"Sources ({len(sources)})"):
-        for source in sources:
-            st.markdown(f"**[{source['number']}]** {inert(source_label(source))}")
-            st.caption(inert(source["snippet"]))
+def new_thread() -> None:
+    """Start an empty thread."""
+    switch_thread(uuid.uuid4().hex[:12])
 
 
-def sidebar(assistant: Assistant) -> None:
-    """Threads of this session, newest first, and what the index holds."""
-    state = st.session_state
+def sidebar(assistant: Assistant, thread_id: str, health: Health) -> str:
+    """Health, view switch, threads; return the chosen view."""
     with st.sidebar:
+        show_health(assistant, health)
+        view = st.radio("View", VIEWS, horizontal=True, label_visibility="collapsed", key="view")
         st.button("New chat", on_click=new_thread, icon=":material/add:", width="stretch")
-        st.caption("Threads")
-        for thread_id in reversed(state.threads):
-            current = thread_id == state.thread_id
-            st.button(
-                inert(state.threads[thread_id]),
-                key=f"thread-{thread_id}",
-                on_click=switch_thread,
-                args=(thread_id,),
-                type="primary" if current else "tertiary",
-                width="stretch",
-            )
-        st.divider()
-        s = assistant.settings
-        index = assistant.load_index()
-        if index is not None:
-            st.caption(f"{index.chunk_count} chunks from {len(index.files)} files · {s.retrieval_mode} search")
-        st.caption(f"Model {inert(s.chat_model)} · embeddings {inert(s.embedding)} · Ollama {inert(s.ollama_host)}")
+        threads = assistant.threads()
+        known = {t.id for t in threads}
+        if thread_id not in known:
+            thread_button(thread_id, NEW_CHAT_TITLE, current=True)
+        for info in threads:
+            thread_button(info.id, info.title, current=info.id == thread_id)
+        if thread_id in known:
+            thread_tools(assistant, thread_id)
+    return view
 
 
-def ensure_index(assistant: Assistant) -> None:
-    """Build the index from the documents folder on first start, with a progress bar."""
-    if assistant.load_index() is not None:
-        return
-    bar = st.progress(0.0, text=f"Indexing {assistant.settings.docs_dir} for the first time…")
+def thread_button(thread_id: str, title: str, current: bool) -> None:
+    """One thread in the list."""
+    st.button(
+        inert(title),
+        key=f"thread-{thread_id}",
+        on_click=switch_thread,
+        args=(thread_id,),
+        type="primary" if current else "tertiary",
+        width="stretch",
+    )
 
-    def progress(p: IngestProgress) -> None:
-        share = p.chunks_done / p.chunks_total if p.chunks_total else 1.0
-        bar.progress(
-            share,
-            text=f"Embedding: {p.chunks_done} of {p.chunks_total} chunks, {p.files_done} of {p.files_total} files",
+
+def thread_tools(assistant: Assistant, thread_id: str) -> None:
+    """Rename, download, delete (with confirmation) and the document scope of the current thread."""
+    info = assistant.registry.get(thread_id)
+    with st.expander("This thread", icon=":material/tune:"):
+        title = st.text_input("Title", value=info.title, key=f"title-{thread_id}")
+        if st.button("Rename", key="rename") and title != info.title:
+            try:
+                assistant.rename_thread(thread_id, title)
+                st.rerun()
+            except RagchatError as exc:
+                st.error(str(exc))
+        st.download_button(
+            "Download as Markdown",
+            data=assistant.export_thread(thread_id),
+            file_name=f"ragchat-{thread_id}.md",
+            mime="text/markdown",
+            icon=":material/download:",
         )
+        scope_picker(assistant, thread_id, info.scope)
+        if st.session_state.get("confirm_delete") == thread_id:
+            st.warning("Delete this thread and its whole history?")
+            yes, no = st.columns(2)
+            if yes.button("Delete", type="primary", key="delete-yes"):
+                assistant.delete_thread(thread_id)
+                st.session_state.pop("confirm_delete", None)
+                new_thread()
+                st.rerun()
+            if no.button("Cancel", key="delete-no"):
+                st.session_state.pop("confirm_delete", None)
+                st.rerun()
+        elif st.button("Delete thread…", key="delete", icon=":material/delete:"):
+            st.session_state.confirm_delete = thread_id
+            st.rerun()
 
-    index = assistant.ensure_index(progress=progress)
-    bar.empty()
-    st.toast(f"Indexed {index.chunk_count} chunks from {len(index.files)} files.")
+
+def scope_picker(assistant: Assistant, thread_id: str, scope: list[str] | None) -> None:
+    """Let the thread search only some documents."""
+    index = assistant.load_index()
+    if index is None or not index.files:
+        return
+    everything = sorted(index.files)
+    chosen = st.multiselect(
+        "Search only these documents",
+        everything,
+        default=[s for s in (scope or []) if s in index.files],
+        placeholder="All documents",
+        key=f"scope-{thread_id}",
+    )
+    wanted = chosen or None
+    if (sorted(wanted) if wanted else None) != (sorted(scope) if scope else None):
+        assistant.set_scope(thread_id, wanted)
 
 
-def show_history(assistant: Assistant, thread_id: str) -> None:
-    """Render the thread's messages, each answer with its sources."""
+def show_health(assistant: Assistant, health: Health) -> None:
+    """One line saying whether answers can be generated, and what to run when not."""
+    s = assistant.settings
+    if health.ok:
+        st.caption(f":green[●] Ollama ready · {inert(s.chat_model)} · {inert(s.embedding_model or '')}")
+        return
+    st.caption(":red[●] Search-only mode")
+    for problem in health.problems:
+        st.error(problem, icon=":material/error:")
+
+
+# -- chat -------------------------------------------------------------------------------------
+def chat_view(assistant: Assistant, thread_id: str, health: Health) -> None:
+    """The conversation, its sources, and the question box."""
+    if assistant.load_index() is None:
+        if not health.ok:
+            st.info("There is no index yet, and Ollama is needed to build one: " + " ".join(health.problems))
+            return
+        build_first_index(assistant)
+    info = assistant.registry.get(thread_id)
+    if info and info.scope:
+        st.caption(f"This thread searches only: {inert(', '.join(info.scope))}")
     for message in assistant.history(thread_id):
         if message.type == "human":
             with st.chat_message("user"):
@@ -109,32 +206,71 @@ def show_history(assistant: Assistant, thread_id: str) -> None:
         elif message.type == "ai":
             with st.chat_message("assistant"):
                 show_answer(str(message.content), message.additional_kwargs)
+    for question, records in st.session_state.get("search_only", {}).get(thread_id, []):
+        show_search_only(question, records)
+    question = st.chat_input("Ask about your documents")
+    if question is None:
+        return
+    if health.ok:
+        answer(assistant, question, thread_id)
+    else:
+        search_only(assistant, question, thread_id)
+
+
+def build_first_index(assistant: Assistant) -> None:
+    """Index the documents folder on first start, with a progress bar."""
+    bar = st.progress(0.0, text=f"Indexing {assistant.settings.docs_dir} for the first time…")
+    try:
+        index = assistant.ensure_index(progress=progress_callback(bar))
+    except RagchatError as exc:
+        bar.empty()
+        st.error(str(exc))
+        st.stop()
+    bar.empty()
+    st.toast(f"Indexed {index.chunk_count} chunks from {len(index.files)} files.")
+
+
+def progress_callback(bar: Any) -> Any:
+    """Return an ingest progress callback that moves a Streamlit progress bar."""
+
+    def update(p: IngestProgress) -> None:
+        share = p.chunks_done / p.chunks_total if p.chunks_total else 1.0
+        bar.progress(
+            share,
+            text=f"Embedding: {p.chunks_done} of {p.chunks_total} chunks, {p.files_done} of {p.files_total} files",
+        )
+
+    return update
 
 
 def answer(assistant: Assistant, question: str, thread_id: str) -> None:
-    """Stream the answer to ``question`` under it, then its sources."""
+    """Stream the answer to ``question``, showing each step, then its sources."""
     with st.chat_message("user"):
         st.markdown(inert(question))
     with st.chat_message("assistant"):
+        status = st.empty()
         try:
-            turn = assistant.ask(question, thread_id)
-            with st.spinner("Searching your documents…"):
-                tokens = iter(turn)
-                first = next(tokens, "")  # retrieval runs before the first token arrives
+            turn = assistant.ask(question, thread_id, on_status=lambda step: status.caption(STATUS_LABELS[step]))
+            status.caption(STATUS_LABELS["searching"])
             placeholder = st.empty()
             with placeholder.container():
-                st.write_stream(_chain(first, tokens))
-            if turn.abstained:  # restyle: a not-found answer should not look like an answer
-                placeholder.info(turn.answer, icon=":material/search_off:")
-            elif turn.verified is False:
-                st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
-            show_sources(turn.sources)
+                st.write_stream(_stream(turn))
         except RagchatError as exc:
+            status.empty()
             st.error(str(exc))
             return
-    if st.session_state.threads.get(thread_id) == NEW_CHAT_TITLE:
-        st.session_state.threads[thread_id] = snippet(question, TITLE_CHARS)
-        st.rerun()  # so the sidebar shows the new title
+        status.empty()
+        details = {"abstained": turn.abstained, "verified": turn.verified, "query": turn.query or question}
+        if turn.abstained:  # a not-found answer should not look like an answer
+            placeholder.info(turn.answer, icon=":material/search_off:")
+        elif turn.verified is False:
+            st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
+        show_sources(turn.sources, details["query"])
+    st.rerun()  # the sidebar lists the thread with its new title
+
+
+def _stream(turn: Turn) -> Any:
+    yield from turn
 
 
 def show_answer(text: str, details: dict[str, Any]) -> None:
@@ -145,38 +281,170 @@ def show_answer(text: str, details: dict[str, Any]) -> None:
         st.markdown(text)
         if details.get("verified") is False:
             st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
-    show_sources(details.get("sources", []))
+    show_sources(details.get("sources", []), details.get("query", ""))
 
 
-def _chain(first: str, rest: Any) -> Any:
-    if first:
-        yield first
-    yield from rest
+def show_sources(sources: list[dict[str, Any]], query: str) -> None:
+    """List sources under an answer: number, file, page or article, title, score, highlighted snippet."""
+    if not sources:
+        return
+    with st.expander(f"Sources ({len(sources)})"):
+        for source in sources:
+            st.markdown(f"**[{source['number']}]** {inert(source_label(source))}")
+            st.caption(highlight(source["snippet"], query))
 
 
+def search_only(assistant: Assistant, question: str, thread_id: str) -> None:
+    """Without a model: show the best keyword matches, clearly labelled, kept for this session."""
+    try:
+        documents = assistant.search(question, mode="keyword")
+    except RagchatError as exc:
+        st.error(str(exc))
+        return
+    records = [source_record(n, doc) for n, doc in enumerate(documents, start=1)]
+    st.session_state.setdefault("search_only", {}).setdefault(thread_id, []).append((question, records))
+    show_search_only(question, records)
+
+
+def show_search_only(question: str, records: list[dict[str, Any]]) -> None:
+    """Render one search-only exchange."""
+    with st.chat_message("user"):
+        st.markdown(inert(question))
+    with st.chat_message("assistant", avatar=":material/manage_search:"):
+        st.warning("Search-only mode: no answer was generated. These are the passages that best match your question.")
+        if not records:
+            st.info("No passage contains these words.")
+        for record in records:
+            st.markdown(f"**[{record['number']}]** {inert(source_label(record))}")
+            st.caption(highlight(record["snippet"], question))
+
+
+# -- documents --------------------------------------------------------------------------------
+def documents_view(assistant: Assistant, health: Health) -> None:
+    """Upload files, rescan the folder, list and remove indexed documents."""
+    st.subheader("Documents")
+    st.caption(f"Documents folder: {inert(str(assistant.settings.docs_dir))}")
+    with st.form("upload", clear_on_submit=True):
+        files = st.file_uploader(
+            "Add files",
+            type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
+            accept_multiple_files=True,
+            help="Saved into the documents folder and indexed.",
+        )
+        submitted = st.form_submit_button("Upload and index", icon=":material/upload:", disabled=not health.ok)
+    if submitted and files:
+        bar = st.progress(0.0, text="Saving…")
+        try:
+            result = assistant.upload([(f.name, f.getvalue()) for f in files], progress=progress_callback(bar))
+        except RagchatError as exc:
+            st.error(str(exc))
+        else:
+            bar.empty()
+            report = result.ingest.report
+            for item in result.saved:
+                verb = {"saved": "Saved", "unchanged": "Already there:", "renamed": "Saved under a new name:"}
+                st.success(f"{verb[item.status]} {inert(item.path.name)}", icon=":material/check:")
+            for name, why in report.skipped:
+                st.warning(f"Skipped {inert(name)}: {inert(why)}")
+    if st.button("Rescan the documents folder", icon=":material/sync:", disabled=not health.ok):
+        bar = st.progress(0.0, text="Checking for changes…")
+        try:
+            report = assistant.ingest(progress=progress_callback(bar)).report
+            bar.empty()
+            st.success(
+                f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
+                f"{report.unchanged} unchanged."
+            )
+        except RagchatError as exc:
+            bar.empty()
+            st.error(str(exc))
+    index = assistant.load_index()
+    if index is None or not index.files:
+        st.info("Nothing is indexed yet.")
+        return
+    rows = [
+        {"file": r.source, "chunks": r.chunks, "size (kB)": round(r.size / 1000, 1), "indexed (UTC)": r.indexed_at[:16]}
+        for r in sorted(index.files.values(), key=lambda r: r.source)
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(f"{len(rows)} files, {index.chunk_count} chunks, embeddings {inert(index.info.embedding)}")
+    doomed = st.multiselect("Remove documents", [r["file"] for r in rows], placeholder="Choose documents to remove")
+    if doomed:
+        st.warning("Removing deletes these files from the documents folder too, so a rescan does not add them back.")
+        if st.button(f"Remove {len(doomed)} document{'s' if len(doomed) > 1 else ''}", type="primary"):
+            removed = assistant.forget(doomed, delete_files=True)
+            st.success(f"Removed {inert(', '.join(removed))}.")
+            st.rerun()
+
+
+# -- settings ---------------------------------------------------------------------------------
+def settings_view(assistant: Assistant, health: Health) -> None:
+    """Model, temperature, k, retrieval mode and system prompt (saved across restarts); the agent's graph."""
+    s = assistant.settings
+    st.subheader("Settings")
+    with st.form("settings"):
+        models = health.models or [s.chat_model]
+        chat_models = [m for m in models if "embed" not in m] or models
+        if s.chat_model not in chat_models:
+            chat_models = [s.chat_model, *chat_models]
+        values = {
+            "chat_model": st.selectbox("Chat model", chat_models, index=chat_models.index(s.chat_model)),
+            "temperature": st.slider("Temperature", 0.0, 2.0, float(s.temperature), 0.1),
+            "k": st.number_input("Passages per question (k)", 1, 50, int(s.k)),
+            "retrieval_mode": st.radio(
+                "Search", ["hybrid", "vector", "keyword"], index=["hybrid", "vector", "keyword"].index(s.retrieval_mode)
+            ),
+            "system_prompt": st.text_area(
+                "System prompt (empty: ragchat's rules)", value=s.system_prompt or "", height=120
+            ).strip()
+            or None,
+        }
+        if st.form_submit_button("Save settings"):
+            try:
+                save_preferences(s, **{k: values[k] for k in PREFERENCE_FIELDS})
+            except RagchatError as exc:
+                st.error(str(exc))
+            else:
+                st.cache_resource.clear()  # a new Assistant picks the saved settings up
+                st.cache_data.clear()
+                st.rerun()
+    st.subheader("How a question is answered")
+    st.graphviz_chart(graph_dot(assistant))
+    with st.expander("Mermaid source"):
+        st.code(assistant.mermaid(), language="mermaid")
+
+
+def graph_dot(assistant: Assistant) -> str:
+    """Return the agent's graph in Graphviz DOT (rendered in the browser, no network needed)."""
+    graph = assistant.graph_structure()
+    lines = ["digraph { rankdir=TB; node [shape=box, style=rounded, fontname=sans];"]
+    for edge in graph.edges:
+        style = " [style=dashed]" if edge.conditional else ""
+        lines.append(f'"{edge.source.strip("_")}" -> "{edge.target.strip("_")}"{style};')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+# -- page -------------------------------------------------------------------------------------
 def main() -> None:
     """Lay out the page."""
     st.set_page_config(page_title="ragchat", page_icon=":material/forum:")
-    state = st.session_state
-    state.setdefault("threads", {})
-    if not state.get("thread_id") or state.thread_id not in state.threads:
-        new_thread()
-
-    st.title("ragchat")
-    st.caption("Ask questions about your own documents. Everything stays on this machine.")
     try:
         assistant = get_assistant()
-        ensure_index(assistant)
     except RagchatError as exc:
         st.error(str(exc))
         st.stop()
-    sidebar(assistant)
-
-    thread_id = state.thread_id
-    show_history(assistant, thread_id)
-    question = st.chat_input("Ask about your documents")
-    if question is not None:
-        answer(assistant, question, thread_id)
+    thread_id = current_thread()
+    health = health_now(assistant)
+    view = sidebar(assistant, thread_id, health)
+    if view == "Documents":
+        documents_view(assistant, health)
+    elif view == "Settings":
+        settings_view(assistant, health)
+    else:
+        st.title("ragchat")
+        st.caption("Ask questions about your own documents. Everything stays on this machine.")
+        chat_view(assistant, thread_id, health)
 
 
 main()

@@ -1,0 +1,77 @@
+"""Save uploaded files into the documents folder under safe names.
+
+An upload's name comes from the browser and is not trusted: only its last path
+component is kept (no ``../``, no absolute paths, no drive letters), characters outside
+letters, digits, space and ``._-()`` become ``_``, a leading dot is dropped (hidden files
+are not indexed) and the extension must be one the knowledge base reads. A file that
+already exists with the same bytes is reused; with different bytes the upload gets a
+free name (``report (2).pdf``) — nothing is overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge.errors import RagchatError
+from knowledge.formats import SUPPORTED_EXTENSIONS
+
+UNSAFE = re.compile(r"[^\w .()\-]+", re.UNICODE)
+MAX_NAME = 120
+
+
+@dataclass
+class SavedUpload:
+    """Where an upload went, and whether it was new, identical to a file there, or renamed."""
+
+    path: Path
+    status: str  # "saved", "unchanged" or "renamed"
+
+
+def safe_name(name: str) -> str:
+    r"""Return a harmless file name for an uploaded ``name``.
+
+    >>> safe_name("../../etc/passwd.txt"), safe_name("C:\\Users\\me\\Notes 1.md"), safe_name(".hidden.md")
+    ('passwd.txt', 'Notes 1.md', 'hidden.md')
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = UNSAFE.sub("_", base).strip(" .")
+    stem, dot, extension = base.rpartition(".")
+    if not dot:
+        stem, extension = base, ""
+    stem = stem[: MAX_NAME - len(extension) - 1].strip(" .") or "upload"
+    return f"{stem}.{extension}" if extension else stem
+
+
+def save_upload(folder: Path, name: str, data: bytes) -> SavedUpload:
+    """Write ``data`` into ``folder`` under a safe, free name.
+
+    Raises:
+        RagchatError: if the file type is not one ragchat reads.
+    """
+    filename = safe_name(name)
+    extension = Path(filename).suffix.lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise RagchatError(f"{name} is not a supported file type — upload {', '.join(SUPPORTED_EXTENSIONS)} files.")
+    folder.mkdir(parents=True, exist_ok=True)
+    target, status = folder / filename, "saved"
+    digest = hashlib.sha256(data).digest()
+    stem, n = Path(filename).stem, 2
+    while target.exists():
+        if target.is_file() and hashlib.sha256(target.read_bytes()).digest() == digest:
+            return SavedUpload(target, "unchanged")
+        target, status = folder / f"{stem} ({n}){extension}", "renamed"
+        n += 1
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)  # complete files only: the indexer never sees half an upload
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return SavedUpload(target, status)

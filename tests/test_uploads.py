@@ -1,0 +1,79 @@
+"""Uploads land in the documents folder under safe names and are indexed; nothing is overwritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.assistant import Assistant
+from knowledge.errors import RagchatError
+from knowledge.uploads import safe_name, save_upload
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../x.txt", "x.txt"),
+        ("/etc/cron.d/evil.md", "evil.md"),
+        ("C:\\Windows\\system.ini.txt", "system.ini.txt"),
+        ("..", "upload"),
+        ("  .env.md", "env.md"),
+        ("notes<script>.html", "notes_script_.html"),
+        ("Quarterly report (final).pdf", "Quarterly report (final).pdf"),
+        ("Brønnum ü.docx", "Brønnum ü.docx"),
+        ("x" * 300 + ".md", "x" * 117 + ".md"),
+    ],
+)
+def test_safe_names(name: str, expected: str) -> None:
+    assert safe_name(name) == expected
+
+
+def test_traversal_stays_inside_the_folder(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    saved = save_upload(docs, "../../outside.txt", b"hello")
+    assert saved.path == docs / "outside.txt" and saved.status == "saved"
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_same_name_different_content_gets_a_new_name(tmp_path: Path) -> None:
+    first = save_upload(tmp_path, "notes.md", b"one")
+    second = save_upload(tmp_path, "notes.md", b"two")
+    third = save_upload(tmp_path, "notes.md", b"three")
+    assert (first.path.name, second.path.name, third.path.name) == ("notes.md", "notes (2).md", "notes (3).md")
+    assert (second.status, first.path.read_bytes()) == ("renamed", b"one")
+
+
+def test_same_content_is_reused(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    save_upload(docs, "notes.md", b"one")
+    again = save_upload(docs, "notes.md", b"one")
+    assert (again.status, sorted(p.name for p in docs.iterdir())) == ("unchanged", ["notes.md"])
+
+
+def test_unsupported_type_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RagchatError, match="photo.jpg is not a supported file type — upload .txt, .md"):
+        save_upload(tmp_path / "docs", "photo.jpg", b"\xff\xd8")
+    assert not (tmp_path / "docs").exists()
+
+
+def test_assistant_upload_saves_and_indexes(assistant: Assistant) -> None:
+    result = assistant.upload([("tides.md", b"# Tides\n\nHigh tide is at 06:40.\n"), ("../x.txt", b"Gulls nest here.")])
+    assert [item.path.name for item in result.saved] == ["tides.md", "x.txt"]
+    assert sorted(result.ingest.report.added) == ["tides.md", "x.txt"]
+    assert assistant.search("tide", mode="keyword")[0].metadata["source"] == "tides.md"
+
+
+def test_a_bad_file_in_a_batch_saves_nothing(assistant: Assistant) -> None:
+    with pytest.raises(RagchatError, match="run.exe is not a supported file type"):
+        assistant.upload([("ok.md", b"fine"), ("run.exe", b"MZ")])
+    assert not (assistant.settings.docs_dir / "ok.md").exists()
+
+
+def test_forget_with_delete_files_only_touches_the_documents_folder(assistant: Assistant, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.md"
+    outside.write_text("# Elsewhere\n\nA file outside the documents folder.\n")
+    assistant.ingest([outside])
+    assistant.forget(["notes/market.txt", str(outside)], delete_files=True)
+    assert not (assistant.settings.docs_dir / "notes" / "market.txt").exists()
+    assert outside.exists()
