@@ -307,3 +307,12 @@ def test_mermaid_shows_every_step_and_route(assistant: Assistant) -> None:
         "abstain --> __end__;",
     ):
         assert edge in mermaid, edge
+
+
+def test_each_step_announces_itself_for_the_status_line(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    steps: list[str] = []
+    assistant.ask("Who cast the Quillmarsh bell?", "status", on_status=steps.append).run()
+    fake_ollama.enqueue("When was the Quillmarsh bell cast", "In 1743 [1].")
+    assistant.ask("When was that?", "status", on_status=steps.append).run()
+    assistant.ask("shorten that", "status", on_status=steps.append).run()
+    assert steps == ["searching", "writing", "rewriting", "searching", "writing", "writing"]
