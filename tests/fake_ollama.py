@@ -11,7 +11,10 @@ test exercises the same client code a user runs. It is deliberately small:
 * ``POST /api/chat``: streams the next enqueued reply token by token as NDJSON (or, when
   nothing is enqueued, the fenced source sentence that best matches the question, cited;
   for a follow-up rewrite prompt, the latest message unchanged).
-* Unknown models get Ollama's real 404 body; ``fail()`` injects other errors.
+* Unknown models get Ollama's real 404 body; ``fail()`` injects other error statuses and
+  ``fault()`` the ways a real server misbehaves: a stall before answering, a connection
+  dropped mid-stream, a malformed line. ``stop()`` / ``restart()`` make the port refuse
+  connections and come back on the same port.
 
 Every request is recorded in ``requests`` (path and parsed JSON body).
 It is not a language model and does not try to be one.
@@ -23,7 +26,9 @@ import hashlib
 import json
 import math
 import re
+import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,6 +93,17 @@ def reply_from_sources(body: dict[str, Any]) -> str:
 
 
 @dataclass
+class Fault:
+    """One injected misbehaviour for the next request to a path."""
+
+    kind: str  # "status", "stall", "drop" or "malformed"
+    status: int = 500
+    message: str = ""
+    seconds: float = 0.0
+    tokens: int = 0  # for "drop": how many tokens are sent before the connection is cut
+
+
+@dataclass
 class Recorded:
     """One request the server received."""
 
@@ -107,10 +123,15 @@ class FakeOllama:
 
     def __post_init__(self) -> None:
         self._queue: deque[str] = deque()
-        self._failures: dict[str, deque[tuple[int, str] | None]] = {}
+        self._failures: dict[str, deque[Fault | None]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._port = 0
+        self._bind()
+
+    def _bind(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
         self._server.daemon_threads = True
+        self._port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -126,10 +147,15 @@ class FakeOllama:
         return self
 
     def stop(self) -> None:
-        """Stop serving and release the port."""
+        """Stop serving and release the port: connections are refused until :meth:`restart`."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    def restart(self) -> FakeOllama:
+        """Serve again on the same port (as Ollama does after a restart)."""
+        self._bind()
+        return self.start()
 
     # -- scripting -------------------------------------------------------------------
     def enqueue(self, *replies: str) -> None:
@@ -139,8 +165,12 @@ class FakeOllama:
 
     def fail(self, path: str, status: int, message: str, times: int = 1, after: int = 0) -> None:
         """Answer ``times`` requests to ``path`` with an Ollama error body, after ``after`` good ones."""
+        self.fault(path, Fault("status", status=status, message=message), times, after)
+
+    def fault(self, path: str, fault: Fault, times: int = 1, after: int = 0) -> None:
+        """Misbehave on ``times`` requests to ``path``, after ``after`` good ones."""
         with self._lock:
-            self._failures.setdefault(path, deque()).extend([None] * after + [(status, message)] * times)
+            self._failures.setdefault(path, deque()).extend([None] * after + [fault] * times)
 
     # -- inspection ------------------------------------------------------------------
     def calls(self, path: str) -> list[dict[str, Any]]:
@@ -174,7 +204,7 @@ class FakeOllama:
         with self._lock:
             self.requests.append(Recorded(method, path, body))
 
-    def _next_failure(self, path: str) -> tuple[int, str] | None:
+    def _next_failure(self, path: str) -> Fault | None:
         with self._lock:
             pending = self._failures.get(path)
             return pending.popleft() if pending else None
@@ -200,6 +230,7 @@ def _model_entry(name: str) -> dict[str, Any]:
 def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        fault: Fault | None = None
 
         def log_message(self, *args: Any) -> None:  # keep test output quiet
             pass
@@ -225,9 +256,12 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
             body = self._body() if method == "POST" else {}
             fake._record(method, self.path, body)
             failure = fake._next_failure(self.path)
-            if failure:
-                self._send_json(failure[0], {"error": failure[1]})
+            if failure and failure.kind == "status":
+                self._send_json(failure.status, {"error": failure.message})
                 return
+            if failure and failure.kind == "stall":
+                time.sleep(failure.seconds)
+            self.fault = failure
             route = {
                 ("GET", "/api/version"): self._version,
                 ("GET", "/api/tags"): self._tags,
@@ -235,6 +269,13 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 ("POST", "/api/embed"): self._embed,
                 ("POST", "/api/chat"): self._chat,
             }.get((method, self.path))
+            if self.fault and self.fault.kind == "malformed" and self.path == "/api/embed":
+                data = b'{"embeddings": [[0.1, 0.2'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             if route is None:
                 self._send_json(404, {"error": "404 page not found"})
             else:
@@ -315,7 +356,15 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/x-ndjson")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for token in re.findall(r"\s*\S+", text) or [""]:
+            for sent, token in enumerate(re.findall(r"\s*\S+", text) or [""]):
+                if self.fault and self.fault.kind == "drop" and sent == self.fault.tokens:
+                    self.connection.shutdown(socket.SHUT_RDWR)  # cut mid-stream, no final chunk
+                    self.close_connection = True
+                    return
+                if self.fault and self.fault.kind == "malformed" and sent == self.fault.tokens:
+                    data = b"this is not json\n"
+                    self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
                 self._chunk(
                     {
                         "model": model,

@@ -109,6 +109,13 @@ def browser_page(tmp_path: Path) -> Iterator[object]:
         assert dialogs == [], f"a script from a document ran: {dialogs}"
 
 
+def settle(page: object) -> None:
+    """Wait until the script run (and the rerun after an answer) has finished drawing."""
+    page.wait_for_timeout(300)
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=60_000)
+    page.wait_for_timeout(300)
+
+
 def shoot(page: object, tmp_path: Path, name: str) -> None:
     page.screenshot(path=str(tmp_path / name), full_page=True)
     if SCREENSHOTS:
@@ -129,6 +136,7 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     box.fill(question)
     box.press("Enter")
     page.get_by_text("Sources (").first.wait_for(timeout=60_000)
+    settle(page)
     answer = page.get_by_test_id("stChatMessage").nth(1)
     expected = "Jónas Thorvik" if SCREENSHOTS else "Oriel Vantongeren in 1743"
     assert expected in answer.inner_text()
@@ -139,12 +147,16 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
 
     box.fill("What does the Quillmarsh notice board say?")
     box.press("Enter")
+    page.get_by_test_id("stChatMessage").nth(3).get_by_text("Sources (").first.wait_for(timeout=60_000)
+    settle(page)
     second = page.get_by_test_id("stChatMessage").nth(3)
-    second.get_by_text("Sources (").wait_for(timeout=60_000)
     second.get_by_text("Sources (").click()
     second.get_by_text("<script>alert('pwned')</script>").first.wait_for(state="visible")  # shown as text, not run
 
+    settle(page)
     page.get_by_text("Documents", exact=True).click()
+    page.get_by_text("Add files").wait_for()
+    settle(page)
     upload = tmp_path / "tide_tables.md"
     upload.write_text("# Tide tables\n\nHigh tide at Skerrowick pier is at 06:40 on Monday.\n")
     page.locator("input[type=file]").set_input_files(str(upload))
