@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables.graph import Graph
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
@@ -87,11 +87,13 @@ class Turn:
         config = {"configurable": {"thread_id": self.thread_id}}
         inputs = {"messages": [HumanMessage(self.question)], "scope": self.scope}
         final: dict[str, Any] = {}
+        pieces: list[str] = []
         try:
             for mode, data in self.graph.stream(inputs, config, stream_mode=["custom", "values"]):
                 if mode == "values":
                     final = data
                 elif "token" in data:
+                    pieces.append(data["token"])
                     yield data["token"]
                 elif "status" in data and self.on_status:
                     self.on_status(data["status"])
@@ -99,6 +101,11 @@ class Turn:
             explained = explain_ollama_error(exc, base_url=self.settings.ollama_host, model=self.settings.chat_model)
             if explained is None:
                 raise
+            if pieces:  # keep what the user already saw, marked as cut short
+                self._keep_partial(config, "".join(pieces), final, str(explained))
+                explained = RagchatError(f"{explained} The answer so far was kept, marked as interrupted.")
+            elif self.on_done:  # the question itself is stored; list the thread
+                self.on_done(self, self.graph.get_state(config).values)
             raise explained from exc
         answer = final["messages"][-1]
         self.answer = str(answer.content)
@@ -108,6 +115,13 @@ class Turn:
         self.query = final.get("query", "")
         if self.on_done:
             self.on_done(self, final)
+
+    def _keep_partial(self, config: dict[str, Any], text: str, state: dict[str, Any], error: str) -> None:
+        self.answer, self.sources = text, state.get("sources", [])
+        details = {"sources": self.sources, "query": state.get("query", ""), "interrupted": True, "error": error}
+        self.graph.update_state(config, {"messages": [AIMessage(text, additional_kwargs=details)]}, as_node="generate")
+        if self.on_done:
+            self.on_done(self, self.graph.get_state(config).values)
 
     def run(self) -> str:
         """Consume the stream and return the whole answer."""
@@ -133,6 +147,8 @@ class Assistant:
         self._embeddings = embeddings
         self._checkpointer = checkpointer
         self._registry: ThreadRegistry | None = None
+        self.warnings: list[str] = []
+        """One-line notices for the user (e.g. a damaged file was set aside and replaced)."""
         self._index: KnowledgeIndex | None = None
         self._stamp: tuple[int, int] | None = None
         self._graph: CompiledStateGraph | None = None
@@ -151,7 +167,7 @@ class Assistant:
         """The embedding model (made from settings on first use)."""
         if self._embeddings is None:
             s = self.settings
-            self._embeddings = make_embeddings(s.embedding_backend, s.embedding_model, s.ollama_host)
+            self._embeddings = make_embeddings(s.embedding_backend, s.embedding_model, s.ollama_host, s.timeout)
         return self._embeddings
 
     @property
@@ -159,7 +175,9 @@ class Assistant:
         """Where threads are kept: SQLite in the data folder unless settings say memory (made on first use)."""
         with self._lock:
             if self._checkpointer is None:
-                self._checkpointer = make_checkpointer(self.settings.home, self.settings.memory)
+                self._checkpointer, warning = make_checkpointer(self.settings.home, self.settings.memory)
+                if warning:
+                    self.warnings.append(warning)
             return self._checkpointer
 
     @property
@@ -206,6 +224,8 @@ class Assistant:
         """
         s = self.settings
         with self._lock:
+            if rebuild:
+                self._set_aside_if_unreadable()
             index = None if rebuild else self._load_for_update()
             if index is None:
                 info = IndexInfo(s.embedding, chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap)
@@ -300,11 +320,20 @@ class Assistant:
             raise RagchatError("There is no index yet — run `ragchat ingest` first.")
         return index
 
-    def _load_for_update(self) -> KnowledgeIndex | None:
+    def _set_aside_if_unreadable(self) -> None:
         try:
-            return self.load_index()
+            KnowledgeIndex.load(self.settings.home, None, self.settings.embedding)
         except RagchatError as exc:
-            raise RagchatError(f"{exc} (ingest cannot add to this index)") from exc
+            if "built with" in str(exc):
+                return  # another embedder's index is readable; the rebuild replaces it normally
+            kept = KnowledgeIndex.set_aside(self.settings.home)
+            if kept:
+                self.warnings.append(f"The unreadable index was kept as {kept.name}; a new one is being built.")
+
+    def _load_for_update(self) -> KnowledgeIndex | None:
+        # A private copy from disk: questions keep using the live index while this one
+        # changes, and see the new one only once it is complete and saved.
+        return KnowledgeIndex.load(self.settings.home, self.embeddings, self.settings.embedding)
 
     def _match_sources(self, index: KnowledgeIndex, name: str) -> list[str]:
         if name in index.files:

@@ -24,6 +24,7 @@ def make_chat_model(settings: Settings) -> ChatOllama:
         num_predict=settings.num_predict,
         top_k=settings.top_k,
         top_p=settings.top_p,
+        client_kwargs={"timeout": httpx.Timeout(settings.timeout, connect=10.0)},
     )
 
 

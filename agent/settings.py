@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         le=1.0,
         description="Cosine from which a chunk counts as evidence; with none, and no keyword match, ragchat abstains.",
     )
+    timeout: float = Field(
+        120.0, gt=0, description="Seconds to wait for Ollama to start answering (loading a model can take a while)."
+    )
     verify_answers: bool = Field(False, description="Let the model check each answer against its sources.")
     memory: bool = Field(False, description="Keep threads in memory only (they end with the process).")
     embedding_backend: Literal["ollama", "nomic-local"] = Field(

@@ -43,38 +43,53 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def connect(home: Path) -> sqlite3.Connection:
+def connect(home: Path) -> tuple[sqlite3.Connection, str | None]:
     """Open (creating if needed) the threads database under ``home``, shareable across threads.
 
-    Raises:
-        RagchatError: if the file exists but is not a usable SQLite database.
+    A damaged database is never deleted: it is renamed ``threads.damaged-<time>.sqlite``
+    and a fresh one is started; the second value is then a one-line warning saying so.
     """
     home.mkdir(parents=True, exist_ok=True)
     path = home / DATABASE
     try:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        return _open(path), None
+    except sqlite3.DatabaseError as exc:
+        kept = path.with_name(f"threads.damaged-{datetime.now(UTC):%Y%m%d-%H%M%S}.sqlite")
+        for suffix in ("", "-wal", "-shm"):
+            damaged = Path(f"{path}{suffix}")
+            if damaged.exists():
+                damaged.replace(Path(f"{kept}{suffix}"))
+        warning = f"The threads database was damaged ({exc}); it was kept as {kept.name} and a new one started."
+        return _open(path), warning
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    try:
+        if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("integrity check failed")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(SCHEMA)
         columns = {row[1] for row in conn.execute("PRAGMA table_info(ragchat_threads)")}
         if "scope" not in columns:  # a database from before thread scopes
             conn.execute("ALTER TABLE ragchat_threads ADD COLUMN scope TEXT")
         conn.commit()
-    except sqlite3.DatabaseError as exc:
-        raise RagchatError(
-            f"The threads database {path} is damaged ({exc}) — move it aside to start with no threads."
-        ) from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def make_checkpointer(home: Path, memory: bool = False) -> BaseCheckpointSaver:
-    """Return the checkpointer: SQLite under ``home``, or in memory when ``memory`` is set."""
+def make_checkpointer(home: Path, memory: bool = False) -> tuple[BaseCheckpointSaver, str | None]:
+    """Return the checkpointer (SQLite under ``home``, or in memory) and any warning from opening it."""
     if memory:
-        return MemorySaver()
+        return MemorySaver(), None
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    saver = SqliteSaver(connect(home))
+    conn, warning = connect(home)
+    saver = SqliteSaver(conn)
     saver.setup()
-    return saver
+    return saver, warning
 
 
 @dataclass
@@ -95,7 +110,7 @@ class ThreadRegistry:
 
     def __init__(self, home: Path | None) -> None:
         """Keep the registry in ``home``'s threads database, or in memory when ``home`` is ``None``."""
-        self._conn = connect(home) if home is not None else sqlite3.connect(":memory:", check_same_thread=False)
+        self._conn = connect(home)[0] if home is not None else sqlite3.connect(":memory:", check_same_thread=False)
         self._conn.execute(SCHEMA)
         self._lock = threading.Lock()
 

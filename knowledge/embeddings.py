@@ -8,6 +8,7 @@ here. Either way each text carries its prefix exactly once.
 
 from __future__ import annotations
 
+import httpx
 from langchain_core.embeddings import Embeddings
 
 from knowledge.errors import RagchatError, explain_ollama_error
@@ -65,7 +66,7 @@ def embedding_name(backend: str, model: str | None = None) -> str:
 
 
 def make_embeddings(
-    backend: str = "ollama", model: str | None = None, base_url: str = "http://localhost:11434"
+    backend: str = "ollama", model: str | None = None, base_url: str = "http://localhost:11434", timeout: float = 120.0
 ) -> Embeddings:
     """Create the embedding model for ``backend`` (``ollama`` or ``nomic-local``).
 
@@ -78,7 +79,9 @@ def make_embeddings(
     if backend == "ollama":
         from langchain_ollama import OllamaEmbeddings
 
-        inner = OllamaEmbeddings(model=model, base_url=base_url)
+        inner = OllamaEmbeddings(
+            model=model, base_url=base_url, client_kwargs={"timeout": httpx.Timeout(timeout, connect=10.0)}
+        )
         return OllamaNomicEmbeddings(inner, model=model, base_url=base_url, prefixed="nomic" in model)
     try:
         from langchain_nomic import NomicEmbeddings

@@ -7,6 +7,8 @@ that says what to do. The CLI prints it, the web page shows it; neither shows tr
 
 from __future__ import annotations
 
+import json
+
 import httpx
 from ollama import ResponseError
 
@@ -28,6 +30,16 @@ def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> Ra
         # httpx.ConnectError escape from streaming ones, so both land here.
         return RagchatError(
             f"Cannot reach Ollama at {base_url} — start it with `ollama serve` (or point OLLAMA_HOST at it)."
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return RagchatError(
+            f"Ollama did not answer in time (it may still be loading {model}) — try again, or allow longer with "
+            "RAGCHAT_TIMEOUT."
+        )
+    if isinstance(exc, json.JSONDecodeError):
+        return RagchatError(
+            f"Ollama at {base_url} sent a reply ragchat could not read — check that OLLAMA_HOST points at Ollama, "
+            "then try again."
         )
     if isinstance(exc, ResponseError):
         if exc.status_code == 404:

@@ -229,6 +229,18 @@ class KnowledgeIndex:
             if old.name != name and old.name != MANIFEST and old.name.startswith("g"):
                 shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
 
+    @staticmethod
+    def set_aside(home: str | Path) -> Path | None:
+        """Rename an unreadable index (folder and first-version file) to ``*.damaged-<time>``; never delete it."""
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        kept = None
+        for name in ("index", "index.json"):
+            path = Path(home) / name
+            if path.exists():
+                kept = path.with_name(f"{name}.damaged-{stamp}")
+                os.replace(path, kept)
+        return kept
+
     @classmethod
     def load(cls, home: str | Path, embeddings: Embeddings | None, embedding: str) -> KnowledgeIndex | None:
         """Load the index under ``home``, or return ``None`` if there is none.
@@ -244,7 +256,7 @@ class KnowledgeIndex:
                     f"The index in {home} was made by an older ragchat — rebuild it with `ragchat ingest --rebuild`."
                 )
             return None
-        rebuild = "rebuild it with `ragchat ingest --rebuild`"
+        rebuild = "rebuild it with `ragchat ingest --rebuild` (the unreadable files are kept aside, not deleted)"
         try:
             manifest = orjson.loads(manifest_path.read_bytes())
             info = IndexInfo(**manifest["info"])
@@ -260,7 +272,7 @@ class KnowledgeIndex:
         if info.embedding != embedding:
             raise RagchatError(
                 f"The index was built with {info.embedding} ({info.dimension}-d) but ragchat is set to "
-                f"{embedding} — {rebuild}, or switch the embedding setting back."
+                f"{embedding} — rebuild it with `ragchat ingest --rebuild`, or switch the embedding setting back."
             )
         try:
             store = MatrixVectorStore.load(folder / generation, embeddings)

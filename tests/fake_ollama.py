@@ -22,6 +22,7 @@ It is not a language model and does not try to be one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -124,6 +125,7 @@ class FakeOllama:
     def __post_init__(self) -> None:
         self._queue: deque[str] = deque()
         self._failures: dict[str, deque[Fault | None]] = {}
+        self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._port = 0
         self._bind()
@@ -150,6 +152,11 @@ class FakeOllama:
         """Stop serving and release the port: connections are refused until :meth:`restart`."""
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:  # a stopped Ollama keeps no keep-alive connection open either
+            for connection in self._connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            self._connections.clear()
         self._thread.join(timeout=5)
 
     def restart(self) -> FakeOllama:
@@ -231,6 +238,16 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         fault: Fault | None = None
+
+        def setup(self) -> None:
+            super().setup()
+            with fake._lock:
+                fake._connections.add(self.connection)
+
+        def finish(self) -> None:
+            with fake._lock:
+                fake._connections.discard(self.connection)
+            super().finish()
 
         def log_message(self, *args: Any) -> None:  # keep test output quiet
             pass

@@ -279,6 +279,8 @@ def show_answer(text: str, details: dict[str, Any]) -> None:
         st.info(text, icon=":material/search_off:")
     else:
         st.markdown(text)
+        if details.get("interrupted"):
+            st.caption(f"Interrupted: {inert(details.get('error', 'the connection to Ollama was lost'))}")
         if details.get("verified") is False:
             st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
     show_sources(details.get("sources", []), details.get("query", ""))
@@ -434,8 +436,24 @@ def main() -> None:
     except RagchatError as exc:
         st.error(str(exc))
         st.stop()
+    try:
+        assistant.load_index()
+    except RagchatError as exc:  # damaged or from another embedder: offer the way out
+        st.error(str(exc))
+        if st.button("Rebuild the index", type="primary", icon=":material/build:"):
+            bar = st.progress(0.0, text="Rebuilding…")
+            try:
+                assistant.ingest(rebuild=True, progress=progress_callback(bar))
+            except RagchatError as error:
+                st.error(str(error))
+                st.stop()
+            st.rerun()
+        st.stop()
     thread_id = current_thread()
     health = health_now(assistant)
+    assistant.checkpointer  # noqa: B018 (opening the thread store may set a damaged file aside)
+    while assistant.warnings:  # each notice is shown once
+        st.warning(assistant.warnings.pop(0), icon=":material/info:")
     view = sidebar(assistant, thread_id, health)
     if view == "Documents":
         documents_view(assistant, health)

@@ -50,7 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             docs_dir=args.docs,
             home=args.home,
         )
-        return args.handler(Assistant(settings), args)
+        assistant = Assistant(settings)
+        try:
+            return args.handler(assistant, args)
+        finally:
+            for warning in assistant.warnings:
+                print(f"Warning: {warning}", file=sys.stderr)
     except RagchatError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
@@ -360,10 +365,12 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: IO[st
 def stream_answer(turn: Any, out: IO[str] | None = None) -> None:
     """Write the answer's pieces as they arrive, then a newline and any warning from the check."""
     out = out or sys.stdout
-    for token in turn:
-        out.write(token)
-        out.flush()
-    out.write("\n")
+    try:
+        for token in turn:
+            out.write(token)
+            out.flush()
+    finally:
+        out.write("\n")  # an error line must not start in the middle of the answer
     if turn.verified is False:
         out.write("\n(Check: this answer contains claims its sources do not support.)\n")
 

@@ -1,0 +1,118 @@
+"""Bad input: each gives a one-line error or a documented skip, never a traceback, and loses nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.assistant import Assistant
+from agent.settings import Settings
+from knowledge.errors import RagchatError
+from tests.fake_ollama import FakeOllama
+from ui.cli import main
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t "])
+def test_empty_questions(assistant: Assistant, question: str) -> None:
+    with pytest.raises(RagchatError, match="^The question is empty — type a question about your documents.$"):
+        assistant.ask(question, "t")
+
+
+def test_a_200000_character_question_is_refused_with_the_limit(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    with pytest.raises(RagchatError, match=r"^The question is too long \(200,000 characters; the limit is 6,144\)"):
+        assistant.ask("w" * 200_000, "t")
+    assert fake_ollama.calls("/api/chat") == [] and assistant.history("t") == []
+
+
+@pytest.mark.parametrize("thread", ["a/b", "../../etc/passwd", 'it\'s "quoted"', "🚢 Skerrowick – notes", "x" * 200])
+def test_odd_thread_ids_are_just_names(assistant: Assistant, thread: str, tmp_path: Path) -> None:
+    assistant.ask("Who cast the Quillmarsh bell?", thread).run()
+    assert [t.id for t in Assistant(assistant.settings).threads()] == [thread]
+    assert len(Assistant(assistant.settings).history(thread)) == 2
+    assert not (tmp_path / "etc").exists()
+
+
+@pytest.mark.parametrize(
+    ("thread", "message"),
+    [("", "The thread name is empty"), ("x" * 201, "longer than 200"), ("a\x00b", "control characters")],
+)
+def test_unusable_thread_ids(assistant: Assistant, thread: str, message: str) -> None:
+    with pytest.raises(RagchatError, match=message):
+        assistant.ask("Who cast the Quillmarsh bell?", thread)
+
+
+def test_corrupt_index_is_reported_and_rebuild_keeps_the_damaged_copy(
+    env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest"]) == 0
+    vectors = next(env.index_dir.glob("g*/vectors.npy"))
+    vectors.write_bytes(vectors.read_bytes()[:100])  # truncated
+    capsys.readouterr()
+    assert main(["ask", "Who cast the Quillmarsh bell?"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: The index data in ") and "ragchat ingest --rebuild" in err
+    assert "Traceback" not in err
+    assert main(["ingest", "--rebuild"]) == 0
+    kept = list(env.home.glob("index.damaged-*"))
+    assert len(kept) == 1 and (kept[0] / "current.json").exists()  # set aside, never deleted
+    assert "The unreadable index was kept as index.damaged-" in capsys.readouterr().err
+    assert main(["ask", "Who cast the Quillmarsh bell?"]) == 0
+
+
+def test_corrupt_thread_database_is_set_aside_and_a_new_one_started(
+    env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "--thread", "t", "Who cast the Quillmarsh bell?"]) == 0
+    database = env.home / "threads.sqlite"
+    for journal in ("threads.sqlite-wal", "threads.sqlite-shm"):  # a damaged main file, as after a disk fault
+        (env.home / journal).unlink(missing_ok=True)
+    database.write_bytes(b"this is not a database" * 100)
+    capsys.readouterr()
+    assert main(["ask", "--thread", "t", "Who cast the Quillmarsh bell?"]) == 0
+    err = capsys.readouterr().err
+    assert "Warning: The threads database was damaged" in err and "a new one started" in err
+    kept = list(env.home.glob("threads.damaged-*.sqlite"))
+    assert len(kept) == 1 and kept[0].read_bytes().startswith(b"this is not a database")
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM ragchat_threads").fetchone() == (1,)
+
+
+def test_questions_with_markup_and_control_text_are_just_text(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    question = "<b>Who cast</b> the {sources} Quillmarsh bell? %s \x1b[1m"
+    assistant.ask(question, "t").run()
+    assert fake_ollama.calls("/api/chat")[-1]["messages"][-1]["content"] == question.strip()
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["frobnicate"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'frobnicate'" in capsys.readouterr().err
+
+
+def test_unexpected_errors_are_one_line_without_debug(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(Assistant, "threads", broken)
+    assert main(["threads"]) == 1
+    assert capsys.readouterr().err == (
+        "Error: unexpected KeyError: 'surprise' — set RAGCHAT_DEBUG=1 to see the traceback.\n"
+    )
+    monkeypatch.setenv("RAGCHAT_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["threads"])
+
+
+def test_keyboard_interrupt_exits_130(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Assistant, "threads", interrupted)
+    assert main(["threads"]) == 130
+    assert sys.stdout is not None
