@@ -153,6 +153,7 @@ class Assistant:
         self._stamp: tuple[int, int] | None = None
         self._graph: CompiledStateGraph | None = None
         self._lock = threading.RLock()
+        self._ingest_lock = threading.RLock()
 
     # -- outside things ------------------------------------------------------------
     @property
@@ -223,7 +224,7 @@ class Assistant:
         by a complete new version.
         """
         s = self.settings
-        with self._lock:
+        with self._ingest_lock:  # one ingest at a time; questions go on meanwhile
             if rebuild:
                 self._set_aside_if_unreadable()
             index = None if rebuild else self._load_for_update()
@@ -240,8 +241,9 @@ class Assistant:
                     progress=progress,
                 )
             finally:  # even a failed sync may have saved the files that completed
-                self._index, self._graph = (index if index.generation else None), None
-                self._stamp = self._manifest_stamp()
+                with self._lock:  # the swap: readers see the old index or the complete new one
+                    self._index, self._graph = (index if index.generation else None), None
+                    self._stamp = self._manifest_stamp()
             if index.chunk_count == 0:
                 skipped = "; ".join(f"{name}: {why}" for name, why in report.skipped)
                 raise RagchatError(
@@ -253,11 +255,13 @@ class Assistant:
 
     def ensure_index(self, progress: Progress | None = None) -> KnowledgeIndex:
         """Return the index, building it from the documents folder if none exists yet."""
-        with self._lock:
-            index = self.load_index()
-            if index is None:
-                index = self.ingest(progress=progress).index
-            return index
+        index = self.load_index()
+        if index is None:
+            with self._ingest_lock:
+                index = self.load_index()  # another caller may have built it meanwhile
+                if index is None:
+                    index = self.ingest(progress=progress).index
+        return index
 
     def upload(self, files: Sequence[tuple[str, bytes]], progress: Progress | None = None) -> UploadResult:
         """Save uploaded ``(name, bytes)`` files into the documents folder and index them.
@@ -283,8 +287,9 @@ class Assistant:
         Raises:
             RagchatError: if a name matches nothing in the index (nothing is removed then).
         """
-        with self._lock:
-            index = self._require_index()
+        with self._ingest_lock:
+            self._require_index()
+            index = self._load_for_update()  # a private copy, swapped in once saved
             sources = []
             for name in names:
                 matches = self._match_sources(index, name)
@@ -294,7 +299,8 @@ class Assistant:
             paths = [Path(index.files[s].path) for s in sources]
             index.remove_sources(sources)
             index.save(self.settings.home)
-            self._graph, self._stamp = None, self._manifest_stamp()
+            with self._lock:
+                self._index, self._graph, self._stamp = index, None, self._manifest_stamp()
             if delete_files:
                 docs = Path(os.path.abspath(self.settings.docs_dir))
                 for path in paths:

@@ -164,10 +164,36 @@ def bench_reingest(files: int = 1000) -> dict[str, float]:
                 "first_chunks": first.chunks_embedded}  # fmt: skip
 
 
+def bench_big_file(megabytes: int = 50) -> dict[str, float]:
+    """Ingest one ``megabytes`` MB text file with an instant embedder; return time and peak memory."""
+    embedder = InstantEmbeddings()
+    rng = np.random.default_rng(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        docs, home = Path(tmp) / "docs", Path(tmp) / "home"
+        docs.mkdir()
+        path = docs / "big.txt"
+        with path.open("w") as f:
+            while f.tell() < megabytes * 1_000_000:
+                words = rng.choice(WORDS[:5000], size=(200, 80))
+                f.write("\n\n".join(" ".join(row) for row in words) + "\n\n")
+        size = path.stat().st_size
+        index = KnowledgeIndex.empty(embedder, IndexInfo("bench"))
+        gc.collect()
+        tracemalloc.start()
+        start = time.perf_counter()
+        sync(index, [docs], docs_dir=docs, home=home, embeddings=embedder)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return {"mb": size / 1e6, "chunks": index.chunk_count, "s": seconds, "peak_mb": peak / 1e6,
+                "vectors_mb": index.store.vectors.nbytes / 1e6}  # fmt: skip
+
+
 def main() -> None:
     """Run the benchmark and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--big-file-mb", type=int, default=50, help="size of the one-file ingest (0 to skip)")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -195,6 +221,11 @@ def main() -> None:
     print(f"\nRe-ingest of an unchanged {re['files']:,}-file corpus ({re['chunks']:,} chunks): "
           f"{re['unchanged_s'] * 1000:.0f} ms, 0 embedding calls (first ingest with an instant embedder: "
           f"{re['first_s']:.1f} s for {re['first_chunks']:,} chunks).")  # fmt: skip
+    if args.big_file_mb:
+        big = bench_big_file(args.big_file_mb)
+        print(f"\nIngest of one {big['mb']:.0f} MB text file: {big['chunks']:,} chunks in {big['s']:.0f} s with an "
+              f"instant embedder; peak memory {big['peak_mb']:.0f} MB (tracemalloc), of which the finished "
+              f"float32 vectors are {big['vectors_mb']:.0f} MB.")  # fmt: skip
 
 
 if __name__ == "__main__":

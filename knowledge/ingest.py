@@ -212,9 +212,8 @@ def _apply(index: KnowledgeIndex, complete: list[_Pending], stale: set[str]) -> 
     replaced = stale | {item.record.source for item in complete}
     if replaced:
         index.remove_sources(replaced)
-    vectors = [v for item in complete for v in item.vectors]
+    vectors = [v for item in complete for v in item.vectors]  # stacked once, inside add_vectors
     if vectors:
-        vectors = np.vstack(vectors)
         chunks = [chunk for item in complete for chunk in item.chunks]
         texts, metadatas = [c.page_content for c in chunks], [c.metadata for c in chunks]
         index.store.add_vectors(vectors, texts, metadatas, [c.id for c in chunks])

@@ -30,13 +30,20 @@ RECORDS_FILE = "records.json"
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
-    """Return float32 rows scaled to unit length (zero rows stay zero)."""
+    """Return float32 rows scaled to unit length (zero rows stay zero).
+
+    Input that must be converted anyway (lists, other dtypes) is scaled in place after
+    conversion; a float32 array from the caller is copied first, never changed.
+    """
     matrix = np.asarray(vectors, dtype=np.float32)
     if matrix.ndim == 1:
         matrix = matrix[None, :]
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return matrix / norms
+    if matrix is vectors or (matrix.base is not None and matrix.base is vectors):
+        matrix = matrix.copy()  # never scale the caller's own array
+    matrix /= norms
+    return matrix
 
 
 def _interned(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +119,7 @@ class MatrixVectorStore(VectorStore):
         ids: Sequence[str | None] | None = None,
     ) -> list[str]:
         """Add precomputed vectors; an id already present has its row replaced."""
-        matrix = normalise(np.asarray(vectors, dtype=np.float32)) if len(texts) else np.zeros((0, 0), np.float32)
+        matrix = normalise(vectors) if len(texts) else np.zeros((0, 0), np.float32)
         if len(matrix) != len(texts):
             raise ValueError(f"Got {len(matrix)} vectors for {len(texts)} texts.")
         if self.dimension is None or (self._count == 0 and self._matrix.shape[1] == 0):
@@ -124,6 +131,7 @@ class MatrixVectorStore(VectorStore):
         ids = [i or str(uuid.uuid4()) for i in ids] if ids is not None else [str(uuid.uuid4()) for _ in texts]
         if len(metadatas) != len(texts) or len(ids) != len(texts):
             raise ValueError("texts, metadatas and ids must have the same length.")
+        self._reserve(self._count + len(ids))  # one allocation for the batch, not doubling per row
         for vector, text, metadata, id_ in zip(matrix, texts, metadatas, ids, strict=True):
             row = self._rows.get(id_)
             if row is None:
@@ -257,10 +265,14 @@ class MatrixVectorStore(VectorStore):
         return store
 
     # -- internals ----------------------------------------------------------------------
-    def _append_row(self) -> int:
-        if self._count == len(self._matrix):
-            grown = np.zeros((max(16, 2 * len(self._matrix)), self.dimension), dtype=np.float32)
+    def _reserve(self, rows: int) -> None:
+        if rows > len(self._matrix):
+            grown = np.zeros((max(rows, 16), self.dimension), dtype=np.float32)
             grown[: self._count] = self._matrix[: self._count]
             self._matrix = grown
+
+    def _append_row(self) -> int:
+        if self._count == len(self._matrix):
+            self._reserve(2 * len(self._matrix))
         self._count += 1
         return self._count - 1

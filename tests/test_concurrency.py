@@ -1,0 +1,67 @@
+"""Many conversations at once through one graph and one checkpointer; ingest while questions are asked."""
+
+from __future__ import annotations
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from agent.assistant import Assistant
+from agent.settings import Settings, load_settings
+from tests.fake_ollama import FakeOllama, Fault
+from tests.test_index import write_long_files
+
+REF = re.compile(r"ref(\d+)")
+
+
+def test_eight_conversations_at_once_keep_their_own_history(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    def converse(n: int) -> None:
+        assistant.ask(f"Who cast the Quillmarsh bell? ref{n}", f"thread-{n}").run()
+        assistant.ask(f"And how heavy is the Quillmarsh bell? ref{n}", f"thread-{n}").run()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(converse, range(8)))
+    answers = [c for c in fake_ollama.calls("/api/chat") if c["messages"][0]["role"] == "system"]
+    assert len(answers) == 16
+    for call in answers:
+        refs = {ref for m in call["messages"][1:] for ref in REF.findall(m["content"])}
+        assert len(refs) == 1, refs  # every prompt holds one thread's turns only
+    reopened = Assistant(assistant.settings)
+    for n in range(8):
+        history = reopened.history(f"thread-{n}")
+        assert len(history) == 4 and all(f"ref{n}" in m.content for m in history if m.type == "human")
+    assert sorted(t.messages for t in reopened.threads()) == [4] * 8
+
+
+def test_questions_during_an_ingest_never_see_a_half_written_index(settings: Settings, fake_ollama: FakeOllama) -> None:
+    app = Assistant(load_settings(**{**settings.model_dump(), "retrieval_mode": "keyword"}))
+    app.ensure_index()
+    write_long_files(settings.docs_dir / "long", 6)
+    fake_ollama.fault("/api/embed", Fault("stall", seconds=0.2), times=3)
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def ingest() -> None:
+        try:
+            app.ingest()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+        finally:
+            done.set()
+
+    reader = Assistant(settings)  # another process's view of the same data folder
+    worker = threading.Thread(target=ingest)
+    worker.start()
+    seen_sizes = set()
+    while not done.is_set():
+        index = app.load_index()
+        assert index.chunk_count == sum(record.chunks for record in index.files.values())
+        app.search("Quillmarsh bell", mode="keyword")
+        other = reader.load_index()
+        assert other.chunk_count == sum(record.chunks for record in other.files.values())
+        seen_sizes.add(index.chunk_count)
+    worker.join()
+    assert failures == []
+    final = app.load_index()
+    assert len(final.files) == 8 and min(seen_sizes) == 4
+    assert seen_sizes <= {4, final.chunk_count}  # the old index or the complete new one, nothing between
