@@ -288,7 +288,7 @@ class Assistant:
             RagchatError: if a name matches nothing in the index (nothing is removed then).
         """
         with self._ingest_lock:
-            self._require_index()
+            self.require_index()
             index = self._load_for_update()  # a private copy, swapped in once saved
             sources = []
             for name in names:
@@ -317,10 +317,11 @@ class Assistant:
         query = (query or "").strip()
         if not query:
             raise RagchatError("The search query is empty — type some words to look for.")
-        index = self._require_index()
+        index = self.require_index()
         return index.search(query, k or self.settings.k, mode or self.settings.retrieval_mode)
 
-    def _require_index(self) -> KnowledgeIndex:
+    def require_index(self) -> KnowledgeIndex:
+        """Return the index, or raise the one-line error saying to ingest first."""
         index = self.load_index()
         if index is None:
             raise RagchatError("There is no index yet — run `ragchat ingest` first.")
@@ -356,7 +357,7 @@ class Assistant:
         """The compiled agent over the current index (which must exist)."""
         with self._lock:
             if self._graph is None:
-                index = self._require_index()
+                index = self.require_index()
                 s = self.settings
                 retriever = IndexRetriever(index=index, k=s.k, mode=s.retrieval_mode)
                 self._graph = build_graph(
@@ -437,7 +438,7 @@ class Assistant:
         """
         thread_id = check_thread_id(thread_id)
         if sources is not None:
-            index = self._require_index()
+            index = self.require_index()
             unknown = [s for s in sources if s not in index.files]
             if unknown:
                 raise RagchatError(f"{', '.join(unknown)} is not in the index — `ragchat sources` lists what is.")

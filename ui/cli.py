@@ -16,6 +16,7 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from agent.assistant import Assistant, IngestResult
+from agent.evaluation import answer_summary, evaluate, load_questions, summarise, to_json
 from agent.formatting import source_label, source_record
 from agent.settings import load_settings
 from knowledge.errors import RagchatError
@@ -145,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("thread_id", metavar="ID")
     export.add_argument("-o", "--output", help="write to this file instead of the screen")
 
+    evaluate = commands.add_parser(
+        "eval", parents=[common], help="measure retrieval (and answers) on a JSONL file of questions"
+    )
+    evaluate.add_argument("file", help="questions, one JSON object per line (see rag_data/eval.jsonl)")
+    evaluate.add_argument("--answers", action="store_true", help="also generate answers (needs the chat model)")
+    evaluate.add_argument("--json", dest="json_path", help="write the per-question results to this file")
+    evaluate.set_defaults(handler=run_eval)
+
     graph = commands.add_parser("graph", parents=[common], help="print the agent's graph as Mermaid text")
     graph.set_defaults(handler=run_graph)
     return parser
@@ -271,6 +280,41 @@ def run_threads(assistant: Assistant, args: argparse.Namespace) -> int:
             return 0
         rows = [(t.id, t.title, str(t.messages), t.updated_at.replace("T", " ")[:16]) for t in threads]
         print_table(("id", "title", "messages", "updated (UTC)"), rows)
+    return 0
+
+
+def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
+    """Print retrieval recall and MRR per mode (and answer shares with --answers)."""
+    questions = load_questions(args.file)
+    ensure_index(assistant)
+    results = evaluate(assistant, questions, answers=args.answers)
+    rows = summarise(results)
+    header = ("mode", "questions", "n", "R@1", "R@3", "R@5", "R@10", "MRR@10")
+    cells = [
+        (
+            r["mode"],
+            r["questions"],
+            str(r["n"]),
+            *(f"{r[f'recall@{k}']:.2f}" for k in (1, 3, 5, 10)),
+            f"{r['mrr@10']:.2f}",
+        )
+        for r in rows
+    ]
+    print_table(header, cells)
+    skipped = [mode for mode in ("vector", "hybrid") if not any(r["mode"] == mode for r in rows)]
+    if skipped:
+        print(f"({' and '.join(skipped)} skipped: the embedding model did not answer)", file=sys.stderr)
+    shares = answer_summary(results)
+    if shares:
+        print(
+            f"\nanswers containing an expected answer: {shares['answers_correct']:.0%} · abstained on answerable: "
+            f"{shares['abstained_on_answerable']:.0%} · abstained on unanswerable: "
+            f"{shares['abstained_on_unanswerable']:.0%}"
+        )
+    if args.json_path:
+        with open(args.json_path, "w", encoding="utf-8") as f:
+            f.write(to_json(results))
+        print(f"Wrote per-question results to {args.json_path}.", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,107 @@
+"""`ragchat eval`: reading question files, ranking, follow-ups through contextualize, answers, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agent.assistant import Assistant
+from agent.evaluation import contains_answer, evaluate, load_questions, summarise
+from agent.settings import Settings
+from knowledge.errors import RagchatError
+from tests.fake_ollama import FakeOllama
+from ui.cli import main
+
+BELL = {"question": "Who cast the Quillmarsh tide bell?", "answers": ["Oriel Vantongeren"]}
+LINES = [
+    {"id": "bell", **BELL, "source": "harbour.md"},
+    {"id": "wrongfile", **BELL, "source": "notes/market.txt"},
+    {"id": "none", "question": "What is the population of Peru?", "answers": []},
+    {"id": "c1", "conversation": "ferry", "question": "Where does the morning ferry go?", "answers": ["Dunlow"]},
+    {"id": "c2", "conversation": "ferry", "question": "When does it leave?", "answers": ["07:15"]},
+]  # fmt: skip
+
+
+def write(tmp_path: Path, lines: list[dict]) -> Path:
+    path = tmp_path / "eval.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def test_answers_match_ignoring_case_and_punctuation() -> None:
+    assert contains_answer("It cost £1,860,000 in total.", ["1,860,000"])
+    assert contains_answer("Built by TOBIAS WRAYBURN-HALE.", ["Tobias Wrayburn Hale"])
+    assert not contains_answer("It stands 340 metres.", ["34 metres"])
+
+
+def test_conversation_turns_are_numbered_in_file_order(tmp_path: Path) -> None:
+    questions = load_questions(write(tmp_path, LINES))
+    assert [(q.id, q.turn) for q in questions] == [("bell", 0), ("wrongfile", 0), ("none", 0), ("c1", 0), ("c2", 1)]
+
+
+def test_a_bad_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "eval.jsonl"
+    path.write_text('{"question": "ok?", "answers": ["x"]}\n{"answers": ["no question"]}\n')
+    with pytest.raises(RagchatError, match=r"eval\.jsonl line 2 is not a question \(KeyError"):
+        load_questions(path)
+
+
+def test_ranks_respect_the_expected_file_and_skip_unanswerable(assistant: Assistant, tmp_path: Path) -> None:
+    results = {r.id: r for r in evaluate(assistant, load_questions(write(tmp_path, LINES)))}
+    assert results["bell"].ranks == {"keyword": 1, "vector": 1, "hybrid": 1}
+    assert results["wrongfile"].ranks == {"keyword": None, "vector": None, "hybrid": None}
+    rows = {(r["mode"], r["questions"]): r for r in summarise(list(results.values()))}
+    assert rows[("keyword", "all")]["n"] == 4  # the unanswerable question is not in recall
+    assert rows[("keyword", "follow-up")]["n"] == 1
+
+
+def test_follow_ups_go_through_the_real_rewrite_with_history(
+    assistant: Assistant, fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    fake_ollama.enqueue("When does the morning ferry to Dunlow leave")
+    results = {r.id: r for r in evaluate(assistant, load_questions(write(tmp_path, LINES)))}
+    rewrite = fake_ollama.calls("/api/chat")[-1]["messages"][0]["content"]
+    assert "User: Where does the morning ferry go?\nAssistant: Dunlow" in rewrite
+    assert results["c2"].query == "When does the morning ferry to Dunlow leave" and results["c2"].follow_up
+    assert results["c2"].ranks["keyword"] == 1
+
+
+def test_answers_mode_scores_answers_and_abstentions(assistant: Assistant, tmp_path: Path) -> None:
+    results = {r.id: r for r in evaluate(assistant, load_questions(write(tmp_path, LINES[:3])), answers=True)}
+    assert results["bell"].answer_correct is True and results["bell"].abstained is False
+    assert results["none"].abstained is True and results["none"].answer_correct is None
+
+
+def test_cli_prints_the_table_and_writes_json(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.json"
+    assert main(["eval", str(write(tmp_path, LINES)), "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["mode", "questions", "n", "R@1", "R@3", "R@5", "R@10", "MRR@10"]
+    assert lines[1].split()[:3] == ["keyword", "all", "4"]
+    assert [r["id"] for r in json.loads(out.read_text())] == ["bell", "wrongfile", "none", "c1", "c2"]
+
+
+def test_keyword_evaluation_works_with_ollama_down(
+    env: Settings,
+    tmp_path: Path,
+    unreachable_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["ingest"]) == 0
+    monkeypatch.setenv("OLLAMA_HOST", unreachable_url)
+    capsys.readouterr()
+    assert main(["eval", str(write(tmp_path, LINES[:3]))]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["keyword"]
+    assert "vector and hybrid skipped: the embedding model did not answer" in err
+
+
+def test_the_shipped_question_file_loads() -> None:
+    questions = load_questions(Path(__file__).parents[1] / "rag_data" / "eval.jsonl")
+    assert len(questions) >= 30
+    assert sum(1 for q in questions if not q.answers) >= 5 and sum(1 for q in questions if q.turn) >= 3
