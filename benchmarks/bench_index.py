@@ -178,15 +178,21 @@ def bench_big_file(megabytes: int = 50) -> dict[str, float]:
                 f.write("\n\n".join(" ".join(row) for row in words) + "\n\n")
         size = path.stat().st_size
         index = KnowledgeIndex.empty(embedder, IndexInfo("bench"))
-        gc.collect()
-        tracemalloc.start()
-        start = time.perf_counter()
-        sync(index, [docs], docs_dir=docs, home=home, embeddings=embedder)
-        seconds = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        return {"mb": size / 1e6, "chunks": index.chunk_count, "s": seconds, "peak_mb": peak / 1e6,
+        seconds, peak_mb = measured_sync(index, docs, home, embedder)
+        return {"mb": size / 1e6, "chunks": index.chunk_count, "s": seconds, "peak_mb": peak_mb,
                 "vectors_mb": index.store.vectors.nbytes / 1e6}  # fmt: skip
+
+
+def measured_sync(index: KnowledgeIndex, docs: Path, home: Path, embedder: Embeddings) -> tuple[float, float]:
+    """Ingest ``docs`` into ``index``; return the seconds taken and the peak MB allocated (tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    start = time.perf_counter()
+    sync(index, [docs], docs_dir=docs, home=home, embeddings=embedder)
+    seconds = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return seconds, peak / 1e6
 
 
 def main() -> None:

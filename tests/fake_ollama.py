@@ -241,6 +241,9 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
 
         def setup(self) -> None:
             super().setup()
+            # Go's net/http (Ollama) disables Nagle; without this, small writes meet delayed
+            # ACKs and every request waits ~40 ms, which would swamp the turn benchmark.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with fake._lock:
                 fake._connections.add(self.connection)
 
