@@ -11,10 +11,12 @@ import os
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -39,6 +41,9 @@ from knowledge.retriever import IndexRetriever
 from knowledge.uploads import SavedUpload, safe_name, save_upload
 
 MAX_THREAD_ID_CHARS = 200
+WRITE_LOCK = "index.lock"
+WRITE_LOCK_WAIT = 2.0
+"""Seconds to wait for another process's ingest before saying so (they can take minutes)."""
 
 
 @dataclass
@@ -154,6 +159,7 @@ class Assistant:
         self._graph: CompiledStateGraph | None = None
         self._lock = threading.RLock()
         self._ingest_lock = threading.RLock()
+        self._file_lock: FileLock | None = None
 
     # -- outside things ------------------------------------------------------------
     @property
@@ -224,7 +230,7 @@ class Assistant:
         by a complete new version.
         """
         s = self.settings
-        with self._ingest_lock:  # one ingest at a time; questions go on meanwhile
+        with self._writing():  # one writer at a time, across processes; questions go on meanwhile
             if rebuild:
                 self._set_aside_if_unreadable()
             index = None if rebuild else self._load_for_update()
@@ -257,7 +263,7 @@ class Assistant:
         """Return the index, building it from the documents folder if none exists yet."""
         index = self.load_index()
         if index is None:
-            with self._ingest_lock:
+            with self._writing():
                 index = self.load_index()  # another caller may have built it meanwhile
                 if index is None:
                     index = self.ingest(progress=progress).index
@@ -287,7 +293,7 @@ class Assistant:
         Raises:
             RagchatError: if a name matches nothing in the index (nothing is removed then).
         """
-        with self._ingest_lock:
+        with self._writing():
             self.require_index()
             index = self._load_for_update()  # a private copy, swapped in once saved
             sources = []
@@ -326,6 +332,21 @@ class Assistant:
         if index is None:
             raise RagchatError("There is no index yet — run `ragchat ingest` first.")
         return index
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the right to change the index: one thread here, one process on this data folder."""
+        with self._ingest_lock:
+            self.settings.home.mkdir(parents=True, exist_ok=True)
+            if self._file_lock is None:
+                self._file_lock = FileLock(self.settings.home / WRITE_LOCK)
+            try:
+                with self._file_lock.acquire(timeout=WRITE_LOCK_WAIT):
+                    yield
+            except Timeout as exc:
+                raise RagchatError(
+                    "Another ragchat is updating the index right now — try again when it has finished."
+                ) from exc
 
     def _set_aside_if_unreadable(self) -> None:
         try:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
+from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama, Fault
 from tests.test_index import write_long_files
 
@@ -65,3 +70,21 @@ def test_questions_during_an_ingest_never_see_a_half_written_index(settings: Set
     final = app.load_index()
     assert len(final.files) == 8 and min(seen_sizes) == 4
     assert seen_sizes <= {4, final.chunk_count}  # the old index or the complete new one, nothing between
+
+
+def test_a_second_process_ingesting_gets_a_clear_message(assistant: Assistant) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from filelock import FileLock; "
+         "lock = FileLock(sys.argv[1]); lock.acquire(); print('held', flush=True); time.sleep(30)",
+         str(assistant.settings.home / "index.lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RagchatError, match="^Another ragchat is updating the index right now"):
+            assistant.ingest()
+        assert assistant.load_index().chunk_count == 4
+    finally:
+        holder.kill()
+        holder.wait()
+    assert assistant.ingest().report.unchanged == 2  # free again once the other process is gone
