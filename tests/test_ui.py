@@ -230,3 +230,17 @@ def test_settings_show_the_agents_graph(page: AppTest) -> None:
     dot = page.get("graphviz_chart")[0].proto.spec
     assert '"start" -> "contextualize";' in dot and '"retrieve" -> "abstain" [style=dashed];' in dot
     assert "contextualize -.-> retrieve;" in page.code[0].value
+
+
+def test_an_empty_documents_folder_says_what_to_do_and_documents_stay_reachable(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty-docs"
+    empty.mkdir()
+    monkeypatch.setenv("RAGCHAT_DOCS_DIR", str(empty))
+    page = start()
+    assert not page.exception
+    assert page.main.error[0].value.startswith(f"No readable documents in {empty} — add .txt, .md")
+    view(page, "Documents")
+    assert page.info[0].value == "Nothing is indexed yet."
+    assert [b.label for b in page.main.button if b.label == "Upload and index"] == ["Upload and index"]
