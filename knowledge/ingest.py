@@ -156,11 +156,6 @@ def sync(
     return report
 
 
-def rebuild_index(index: KnowledgeIndex) -> KnowledgeIndex:
-    """Return an empty index with the same settings, for ``ingest --rebuild``."""
-    return KnowledgeIndex.empty(index.store.embedding, index.info)
-
-
 def chunk_id(chunk: Document) -> str:
     """Return a stable id from the chunk's source, page, offset and text."""
     meta = chunk.metadata
