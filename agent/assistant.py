@@ -38,7 +38,7 @@ from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
 from knowledge.ingest import Progress, SyncReport, sync
 from knowledge.loader import source_name
 from knowledge.retriever import IndexRetriever
-from knowledge.uploads import SavedUpload, safe_name, save_upload
+from knowledge.uploads import SavedUpload, checked_name, save_upload
 
 MAX_THREAD_ID_CHARS = 200
 WRITE_LOCK = "index.lock"
@@ -276,10 +276,7 @@ class Assistant:
             RagchatError: if a file type is unsupported (nothing is saved then).
         """
         for name, _ in files:
-            if Path(safe_name(name)).suffix.lower() not in SUPPORTED_EXTENSIONS:
-                raise RagchatError(
-                    f"{name} is not a supported file type — upload {', '.join(SUPPORTED_EXTENSIONS)} files."
-                )
+            checked_name(name)  # all checked before any is saved
         saved = [save_upload(self.settings.docs_dir, name, data) for name, data in files]
         result = self.ingest([item.path for item in saved], progress=progress)
         return UploadResult(saved=saved, ingest=result)

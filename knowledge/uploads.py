@@ -47,16 +47,26 @@ def safe_name(name: str) -> str:
     return f"{stem}.{extension}" if extension else stem
 
 
+def checked_name(name: str) -> str:
+    """Return the safe name for an upload, refusing types ragchat cannot read.
+
+    Raises:
+        RagchatError: if the file type is not one ragchat reads.
+    """
+    filename = safe_name(name)
+    if Path(filename).suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise RagchatError(f"{name} is not a supported file type — upload {', '.join(SUPPORTED_EXTENSIONS)} files.")
+    return filename
+
+
 def save_upload(folder: Path, name: str, data: bytes) -> SavedUpload:
     """Write ``data`` into ``folder`` under a safe, free name.
 
     Raises:
         RagchatError: if the file type is not one ragchat reads.
     """
-    filename = safe_name(name)
+    filename = checked_name(name)
     extension = Path(filename).suffix.lower()
-    if extension not in SUPPORTED_EXTENSIONS:
-        raise RagchatError(f"{name} is not a supported file type — upload {', '.join(SUPPORTED_EXTENSIONS)} files.")
     folder.mkdir(parents=True, exist_ok=True)
     target, status = folder / filename, "saved"
     digest = hashlib.sha256(data).digest()
