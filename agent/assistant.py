@@ -32,7 +32,7 @@ from agent.graph import build_graph
 from agent.settings import Settings, load_settings
 from agent.threads import ThreadInfo, ThreadRegistry, export_markdown, make_checkpointer, unknown_thread
 from knowledge.embeddings import make_embeddings
-from knowledge.errors import RagchatError, explain_ollama_error
+from knowledge.errors import EmbedderMismatch, RagchatError, explain_ollama_error
 from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
 from knowledge.ingest import Progress, SyncReport, sync
@@ -348,9 +348,9 @@ class Assistant:
     def _set_aside_if_unreadable(self) -> None:
         try:
             KnowledgeIndex.load(self.settings.home, None, self.settings.embedding)
-        except RagchatError as exc:
-            if "built with" in str(exc):
-                return  # another embedder's index is readable; the rebuild replaces it normally
+        except EmbedderMismatch:
+            return  # readable, only made by another model: the rebuild replaces it normally
+        except RagchatError:
             kept = KnowledgeIndex.set_aside(self.settings.home)
             if kept:
                 self.warnings.append(f"The unreadable index was kept as {kept.name}; a new one is being built.")

@@ -17,6 +17,10 @@ class RagchatError(Exception):
     """A failure with a one-line message written for the user."""
 
 
+class EmbedderMismatch(RagchatError):
+    """The index is readable but was built by another embedding model."""
+
+
 def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> RagchatError | None:
     """Return the user-facing error for an exception raised while talking to Ollama.
 

@@ -28,7 +28,7 @@ import orjson
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from knowledge.errors import RagchatError
+from knowledge.errors import EmbedderMismatch, RagchatError
 from knowledge.keyword import KeywordIndex
 from knowledge.store import MatrixVectorStore, top_rows
 
@@ -270,7 +270,7 @@ class KnowledgeIndex:
                 f"The index in {folder} has format {version}, this ragchat reads {FORMAT_VERSION} — {rebuild}."
             )
         if info.embedding != embedding:
-            raise RagchatError(
+            raise EmbedderMismatch(
                 f"The index was built with {info.embedding} ({info.dimension}-d) but ragchat is set to "
                 f"{embedding} — rebuild it with `ragchat ingest --rebuild`, or switch the embedding setting back."
             )
