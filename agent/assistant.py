@@ -230,6 +230,7 @@ class Assistant:
         by a complete new version.
         """
         s = self.settings
+        targets = list(paths) if paths else [s.docs_dir]
         with self._writing():  # one writer at a time, across processes; questions go on meanwhile
             if rebuild:
                 self._set_aside_if_unreadable()
@@ -240,7 +241,7 @@ class Assistant:
             try:
                 report = sync(
                     index,
-                    list(paths) if paths else [s.docs_dir],
+                    targets,
                     docs_dir=s.docs_dir,
                     home=s.home,
                     embeddings=self.embeddings,
@@ -253,7 +254,7 @@ class Assistant:
             if index.chunk_count == 0:
                 skipped = "; ".join(f"{name}: {why}" for name, why in report.skipped)
                 raise RagchatError(
-                    f"No readable documents in {', '.join(map(str, paths or [s.docs_dir]))}"
+                    f"No readable documents in {', '.join(map(str, targets))}"
                     + (f" (skipped {skipped})" if skipped else "")
                     + f" — add {', '.join(SUPPORTED_EXTENSIONS)} files and run `ragchat ingest` again."
                 )
@@ -291,8 +292,9 @@ class Assistant:
             RagchatError: if a name matches nothing in the index (nothing is removed then).
         """
         with self._writing():
-            self.require_index()
             index = self._load_for_update()  # a private copy, swapped in once saved
+            if index is None:
+                raise no_index()
             sources = []
             for name in names:
                 matches = self._match_sources(index, name)
@@ -327,7 +329,7 @@ class Assistant:
         """Return the index, or raise the one-line error saying to ingest first."""
         index = self.load_index()
         if index is None:
-            raise RagchatError("There is no index yet — run `ragchat ingest` first.")
+            raise no_index()
         return index
 
     @contextmanager
@@ -485,6 +487,11 @@ class Assistant:
     def mermaid(self) -> str:
         """Return the agent's graph as Mermaid text."""
         return self.graph_structure().draw_mermaid()
+
+
+def no_index() -> RagchatError:
+    """Return the error for a command that needs an index when there is none."""
+    return RagchatError("There is no index yet — run `ragchat ingest` first.")
 
 
 def check_thread_id(thread_id: str) -> str:
