@@ -292,8 +292,13 @@ def show_sources(sources: list[dict[str, Any]], query: str) -> None:
         return
     with st.expander(f"Sources ({len(sources)})"):
         for source in sources:
-            st.markdown(f"**[{source['number']}]** {inert(source_label(source))}")
-            st.caption(highlight(source["snippet"], query))
+            show_source(source, query)
+
+
+def show_source(source: dict[str, Any], query: str) -> None:
+    """One source: its number and label, then its snippet with the query's words in bold."""
+    st.markdown(f"**[{source['number']}]** {inert(source_label(source))}")
+    st.caption(highlight(source["snippet"], query))
 
 
 def search_only(assistant: Assistant, question: str, thread_id: str) -> None:
@@ -317,8 +322,7 @@ def show_search_only(question: str, records: list[dict[str, Any]]) -> None:
         if not records:
             st.info("No passage contains these words.")
         for record in records:
-            st.markdown(f"**[{record['number']}]** {inert(source_label(record))}")
-            st.caption(highlight(record["snippet"], question))
+            show_source(record, question)
 
 
 # -- documents --------------------------------------------------------------------------------
