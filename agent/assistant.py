@@ -323,7 +323,8 @@ class Assistant:
         if not query:
             raise RagchatError("The search query is empty — type some words to look for.")
         index = self.require_index()
-        return index.search(query, k or self.settings.k, mode or self.settings.retrieval_mode)
+        s = self.settings
+        return index.search(query, k or s.k, mode or s.retrieval_mode, keyword_weight=s.keyword_weight)
 
     def require_index(self) -> KnowledgeIndex:
         """Return the index, or raise the one-line error saying to ingest first."""
@@ -379,7 +380,7 @@ class Assistant:
             if self._graph is None:
                 index = self.require_index()
                 s = self.settings
-                retriever = IndexRetriever(index=index, k=s.k, mode=s.retrieval_mode)
+                retriever = IndexRetriever(index=index, k=s.k, mode=s.retrieval_mode, keyword_weight=s.keyword_weight)
                 self._graph = build_graph(
                     self.llm,
                     retriever,

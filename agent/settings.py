@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     retrieval_mode: Literal["hybrid", "vector", "keyword"] = Field(
         "hybrid", description="Search by meaning and keywords fused (hybrid), by meaning only, or by keywords only."
     )
+    keyword_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Keyword search's share of the hybrid ranking: 0.5 weighs meaning and keywords equally.",
+    )
     docs_dir: Path = Field(Path("rag_data"), description="Folder of documents to index.")
     home: Path = Field(Path(".ragchat"), description="Data folder for everything ragchat writes.")
 
@@ -101,7 +107,7 @@ class Settings(BaseSettings):
 
 
 PREFERENCES_FILE = "settings.json"
-PREFERENCE_FIELDS = ("chat_model", "temperature", "k", "retrieval_mode", "system_prompt")
+PREFERENCE_FIELDS = ("chat_model", "temperature", "k", "retrieval_mode", "keyword_weight", "system_prompt")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -118,16 +118,20 @@ class KnowledgeIndex:
         k: int = 4,
         mode: SearchMode = "hybrid",
         sources: Collection[str] | None = None,
+        keyword_weight: float = 0.5,
     ) -> list[Document]:
         """Return the ``k`` best chunks for ``query``, best first.
 
         Each document's metadata gains ``score`` (the ranking score of ``mode``: cosine for
         ``vector``, BM25 for ``keyword``, fused rank score scaled to 0..1 for ``hybrid``),
         and ``vector_score`` / ``keyword_score`` where they were computed.
-        ``sources`` restricts the search to chunks of those files.
+        ``sources`` restricts the search to chunks of those files. ``keyword_weight`` is the
+        keyword list's share of the hybrid fusion (0.5 weighs both lists equally).
         """
         if mode not in SEARCH_MODES:
             raise RagchatError(f"Unknown search mode {mode!r} — use one of: {', '.join(SEARCH_MODES)}.")
+        if not 0.0 <= keyword_weight <= 1.0:
+            raise RagchatError(f"keyword_weight must be between 0 and 1, not {keyword_weight}.")
         mask = self.source_mask(sources)
         if self.chunk_count == 0 or (mask is not None and not mask.any()):
             return []
@@ -147,7 +151,7 @@ class KnowledgeIndex:
             rows = rows[ranking[rows] > 0]  # no shared word, no keyword hit
             scores = ranking[rows]
         else:
-            rows, scores = self._fuse(vector_scores, keyword_scores, mask, k)
+            rows, scores = self._fuse(vector_scores, keyword_scores, mask, k, keyword_weight)
         results = []
         for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
             doc = self.store.document(row)
@@ -169,8 +173,14 @@ class KnowledgeIndex:
         return np.isin(self._source_column[1], list(sources))
 
     def _fuse(
-        self, vector_scores: np.ndarray, keyword_scores: np.ndarray, mask: np.ndarray | None, k: int
+        self,
+        vector_scores: np.ndarray,
+        keyword_scores: np.ndarray,
+        mask: np.ndarray | None,
+        k: int,
+        keyword_weight: float,
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted reciprocal rank fusion: a rank-r hit in a list adds 2·weight / (RRF_K + r)."""
         depth = max(CANDIDATES_PER_K * k, 50)
         fused: dict[int, float] = {}
         vector_rank = _masked(vector_scores, mask)
@@ -178,11 +188,11 @@ class KnowledgeIndex:
         vector_rows = top_rows(vector_rank, min(depth, _allowed(mask, self.chunk_count)))
         keyword_rows = top_rows(keyword_rank, depth)
         keyword_rows = keyword_rows[keyword_rank[keyword_rows] > 0]
-        for ranked in (vector_rows, keyword_rows):
+        for ranked, weight in ((vector_rows, 1.0 - keyword_weight), (keyword_rows, keyword_weight)):
             for rank, row in enumerate(ranked.tolist(), start=1):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
+                fused[row] = fused.get(row, 0.0) + 2.0 * weight / (RRF_K + rank)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        top_possible = 2.0 / (RRF_K + 1)  # first in both lists
+        top_possible = 2.0 / (RRF_K + 1)  # first in both lists, whatever the weights
         rows = np.array([row for row, _ in best], dtype=np.int64)
         return rows, np.array([score / top_possible for _, score in best], dtype=np.float64)
 

@@ -22,6 +22,8 @@ class IndexRetriever(BaseRetriever):
     index: KnowledgeIndex
     k: int = 4
     mode: SearchMode = "hybrid"
+    keyword_weight: float = 0.5
+    """The keyword list's share of the hybrid fusion (0.5: equal)."""
     sources: frozenset[str] | None = None
     """Only search chunks of these files (``None``: every file)."""
 
@@ -30,4 +32,4 @@ class IndexRetriever(BaseRetriever):
         return self.model_copy(update={"sources": frozenset(sources)})
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        return self.index.search(query, self.k, self.mode, self.sources)
+        return self.index.search(query, self.k, self.mode, self.sources, self.keyword_weight)

@@ -11,6 +11,7 @@ from langchain_core.embeddings import Embeddings
 
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
+from knowledge.errors import RagchatError
 from knowledge.index import IndexInfo, KnowledgeIndex
 from knowledge.retriever import IndexRetriever
 from ui.cli import main
@@ -68,6 +69,31 @@ def test_hybrid_scores_carry_both_evidences(crafted: KnowledgeIndex) -> None:
     (hit,) = crafted.search("automobile garage", k=1, mode="hybrid")
     assert hit.metadata["score"] == 1.0  # first in both lists
     assert hit.metadata["vector_score"] > 0.9 and hit.metadata["keyword_score"] > 0
+
+
+@pytest.mark.parametrize("query", ["invoice XK4471", "when is my car looked at", "automobile vessel loaf"])
+def test_keyword_weight_moves_hybrid_between_the_two_rankings(crafted: KnowledgeIndex, query: str) -> None:
+    def order(mode: str, weight: float = 0.5) -> list[str]:
+        return [d.metadata["source"] for d in crafted.search(query, k=4, mode=mode, keyword_weight=weight)]
+
+    keyword = order("keyword")
+    assert order("hybrid", 1.0)[: len(keyword)] == keyword
+    assert order("hybrid", 0.0) == order("vector")
+
+
+def test_keyword_weight_outside_zero_to_one_is_refused(crafted: KnowledgeIndex) -> None:
+    with pytest.raises(RagchatError, match="between 0 and 1"):
+        crafted.search("vessel", k=2, keyword_weight=1.5)
+
+
+def test_retriever_and_settings_carry_the_keyword_weight(crafted: KnowledgeIndex, monkeypatch) -> None:
+    retriever = IndexRetriever(index=crafted, k=1, mode="hybrid", keyword_weight=1.0)
+    assert [d.metadata["source"] for d in retriever.invoke("invoice XK4471")] == ["invoice.txt"]
+    monkeypatch.setenv("RAGCHAT_KEYWORD_WEIGHT", "0.8")
+    assert load_settings().keyword_weight == 0.8
+    monkeypatch.setenv("RAGCHAT_KEYWORD_WEIGHT", "2")
+    with pytest.raises(RagchatError, match="keyword_weight"):
+        load_settings()
 
 
 def test_keyword_mode_returns_only_chunks_sharing_a_word(crafted: KnowledgeIndex) -> None:

@@ -207,6 +207,7 @@ def test_settings_offer_ollamas_models_and_survive_a_restart(
     settings.selectbox[0].set_value("qwen3:8b")
     settings.slider[0].set_value(0.4)
     settings.number_input[0].set_value(6)
+    settings.slider[1].set_value(0.75)
     settings.text_area[0].set_value("Answer in French.")
     [save] = [b for b in settings.main.button if b.label == "Save settings"]
     save.click().run()
@@ -216,6 +217,7 @@ def test_settings_offer_ollamas_models_and_survive_a_restart(
         "temperature": 0.4,
         "k": 6,
         "retrieval_mode": "hybrid",
+        "keyword_weight": 0.75,
         "system_prompt": "Answer in French.",
     }
     restarted = start()

@@ -385,7 +385,7 @@ def documents_view(assistant: Assistant, health: Health) -> None:
 
 # -- settings ---------------------------------------------------------------------------------
 def settings_view(assistant: Assistant, health: Health) -> None:
-    """Model, temperature, k, retrieval mode and system prompt (saved across restarts); the agent's graph."""
+    """Model, temperature, k, retrieval mode, keyword weight, system prompt (saved across restarts); the graph."""
     s = assistant.settings
     st.subheader("Settings")
     with st.form("settings"):
@@ -399,6 +399,13 @@ def settings_view(assistant: Assistant, health: Health) -> None:
             "k": st.number_input("Passages per question (k)", 1, 50, int(s.k)),
             "retrieval_mode": st.radio(
                 "Search", ["hybrid", "vector", "keyword"], index=["hybrid", "vector", "keyword"].index(s.retrieval_mode)
+            ),
+            "keyword_weight": st.slider(
+                "Keyword weight in hybrid search (0: meaning only, 1: keywords only)",
+                0.0,
+                1.0,
+                float(s.keyword_weight),
+                0.05,
             ),
             "system_prompt": st.text_area(
                 "System prompt (empty: ragchat's rules)", value=s.system_prompt or "", height=120
