@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agent.graph import deterministic
-from agent.nodes import contextualize
+from agent.nodes import MIN_COVERAGE, contextualize, evidence, is_evidence
 from knowledge.errors import RagchatError
+from knowledge.index import KnowledgeIndex
 
 MODES = ("keyword", "vector", "hybrid")
 CUTOFFS = (1, 3, 5, 10)
@@ -61,6 +62,8 @@ class QuestionResult:
     answerable: bool
     ranks: dict[str, int | None] = field(default_factory=dict)
     """Per mode, the 1-based rank of the first matching chunk within the top 10 (None: not found)."""
+    evidence: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    """Per mode, the best cosine and best query-word share in the top k: what abstention judges."""
     answer: str | None = None
     answer_correct: bool | None = None
     abstained: bool | None = None
@@ -121,9 +124,18 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
     return questions
 
 
-def evaluate(assistant: Any, questions: list[EvalQuestion], answers: bool = False) -> list[QuestionResult]:
-    """Run every question through retrieval in each mode (and the full agent with ``answers``)."""
+def evaluate(
+    assistant: Any,
+    questions: list[EvalQuestion],
+    answers: bool = False,
+    on_question: Callable[[QuestionResult], None] | None = None,
+) -> list[QuestionResult]:
+    """Run every question through retrieval in each mode (and the full agent with ``answers``).
+
+    ``on_question`` is called after each question (for a progress bar).
+    """
     index = assistant.require_index()
+    s = assistant.settings
     rewriter = deterministic(assistant.llm)
     histories: dict[str, list[BaseMessage]] = {}
     results = []
@@ -132,14 +144,7 @@ def evaluate(assistant: Any, questions: list[EvalQuestion], answers: bool = Fals
         state = contextualize({"messages": [*history, HumanMessage(item.question)]}, llm=rewriter)
         query = state.get("query") or item.question
         result = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers))
-        for mode in MODES:
-            try:
-                documents = index.search(query, DEPTH, mode)
-            except RagchatError:
-                if mode == "keyword":
-                    raise
-                documents = None  # vector search needs the embedding model
-            result.ranks[mode] = first_match(documents, item) if documents is not None else -1
+        result.ranks, result.evidence = measure(index, item, query, k=s.k, keyword_weight=s.keyword_weight)
         if answers:
             thread = f"eval-{item.conversation or item.id}"
             turn = assistant.ask(item.question, thread)
@@ -150,7 +155,37 @@ def evaluate(assistant: Any, questions: list[EvalQuestion], answers: bool = Fals
             reply = result.answer if result.answer is not None else (item.answers[0] if item.answers else "")
             history += [HumanMessage(item.question), AIMessage(reply)]
         results.append(result)
+        if on_question is not None:
+            on_question(result)
     return results
+
+
+def measure(
+    index: KnowledgeIndex,
+    item: EvalQuestion,
+    query: str,
+    *,
+    k: int,
+    keyword_weight: float = 0.5,
+    modes: Iterable[str] = MODES,
+) -> tuple[dict[str, int | None], dict[str, tuple[float, float] | None]]:
+    """Search ``query`` in each mode; return the rank of the first match and the evidence in the top ``k``.
+
+    A mode whose search fails (the embedding model is unreachable) gets rank -1 and no evidence.
+    """
+    ranks: dict[str, int | None] = {}
+    signals: dict[str, tuple[float, float] | None] = {}
+    for mode in modes:
+        try:
+            documents = index.search(query, max(DEPTH, k), mode, keyword_weight=keyword_weight)
+        except RagchatError:
+            if mode == "keyword":
+                raise
+            ranks[mode], signals[mode] = -1, None  # vector search needs the embedding model
+            continue
+        ranks[mode] = first_match(documents[:DEPTH], item)
+        signals[mode] = evidence(documents[:k], query)
+    return ranks, signals
 
 
 def first_match(documents: list[Any], item: EvalQuestion) -> int | None:
@@ -165,23 +200,49 @@ def first_match(documents: list[Any], item: EvalQuestion) -> int | None:
     return None
 
 
-def summarise(results: list[QuestionResult]) -> list[dict[str, Any]]:
-    """Return one row per mode and question group: recall@k and MRR@10."""
+def summarise(results: list[QuestionResult], cutoffs: Iterable[int] = CUTOFFS) -> list[dict[str, Any]]:
+    """Return one row per mode and question group: recall at each cutoff and MRR@10."""
     rows = []
     for mode in MODES:
         for group, members in (
             ("all", [r for r in results if r.answerable]),
             ("follow-up", [r for r in results if r.answerable and r.follow_up]),
         ):
-            if not members or any(r.ranks.get(mode) == -1 for r in members):
+            if not members or any(r.ranks.get(mode, -1) == -1 for r in members):
                 continue
             ranks = [r.ranks[mode] for r in members]
             row: dict[str, Any] = {"mode": mode, "questions": group, "n": len(ranks)}
-            for cutoff in CUTOFFS:
+            for cutoff in cutoffs:
                 row[f"recall@{cutoff}"] = sum(1 for rank in ranks if rank and rank <= cutoff) / len(ranks)
             row["mrr@10"] = sum(1 / rank for rank in ranks if rank) / len(ranks)
             rows.append(row)
     return rows
+
+
+def abstention_summary(
+    results: list[QuestionResult], mode: str, min_score: float, min_coverage: float = MIN_COVERAGE
+) -> dict[str, Any] | None:
+    """Return the shares of answerable and unanswerable questions the agent would refuse in ``mode``.
+
+    The same rule as the agent's (:func:`agent.nodes.is_evidence`) on each question's top-k
+    evidence, so it needs no chat model; ``None`` when ``mode`` could not be searched.
+    """
+    signals = [(r.answerable, r.evidence.get(mode)) for r in results]
+    if not signals or any(signal is None for _, signal in signals):
+        return None
+
+    def share(answerable: bool) -> float:
+        group = [signal for flag, signal in signals if flag == answerable]
+        refused = [signal for signal in group if not is_evidence(*signal, min_score, min_coverage)]
+        return len(refused) / len(group) if group else 0.0
+
+    return {
+        "mode": mode,
+        "min_score": min_score,
+        "min_coverage": min_coverage,
+        "refused_answerable": share(True),
+        "refused_unanswerable": share(False),
+    }
 
 
 def answer_summary(results: list[QuestionResult]) -> dict[str, float] | None:

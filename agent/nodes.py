@@ -109,16 +109,25 @@ def retrieve(state: State, *, retriever: BaseRetriever, min_score: float) -> dic
     }
 
 
+def evidence(documents: list[Document], query: str) -> tuple[float, float]:
+    """Return the best cosine and the best share of the query's words among ``documents``."""
+    cosine = max((doc.metadata.get("vector_score") or 0.0 for doc in documents), default=0.0)
+    words = max((coverage(query, doc.page_content) for doc in documents), default=0.0)
+    return cosine, words
+
+
 def has_evidence(documents: list[Document], query: str, min_score: float) -> bool:
     """Return whether some chunk is relevant: cosine >= ``min_score``, or half the query's words in it.
 
     Either signal alone is enough, so a paraphrase (no shared words) and an exact name
     (a weak vector) both count; a question about something absent has neither.
     """
-    return any(
-        (doc.metadata.get("vector_score") or 0.0) >= min_score or coverage(query, doc.page_content) >= MIN_COVERAGE
-        for doc in documents
-    )
+    return is_evidence(*evidence(documents, query), min_score)
+
+
+def is_evidence(cosine: float, words: float, min_score: float, min_coverage: float = MIN_COVERAGE) -> bool:
+    """The abstention rule on the two signals of :func:`evidence`."""
+    return cosine >= min_score or words >= min_coverage
 
 
 def route_after_retrieve(state: State) -> Literal["generate", "abstain"]:

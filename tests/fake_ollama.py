@@ -120,6 +120,8 @@ class FakeOllama:
     models: list[str] = field(default_factory=lambda: ["llama3.1:8b", "nomic-embed-text:latest"])
     dimension: int = DIMENSION
     reply: Callable[[dict[str, Any]], str] = reply_from_sources
+    embedder: Callable[[list[str]], list[list[float]]] | None = None
+    """Replaces the hashed bag-of-words vectors (a benchmark plugs a real small model in here)."""
     requests: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -345,7 +347,9 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                 200,
                 {
                     "model": model,
-                    "embeddings": [embed_text(t, fake.dimension) for t in texts],
+                    "embeddings": (
+                        fake.embedder(texts) if fake.embedder else [embed_text(t, fake.dimension) for t in texts]
+                    ),
                     "total_duration": 1000,
                     "load_duration": 10,
                     "prompt_eval_count": sum(len(t.split()) for t in texts),

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from agent.assistant import Assistant
-from agent.evaluation import contains_answer, evaluate, load_questions, summarise
+from agent.evaluation import abstention_summary, contains_answer, evaluate, load_questions, summarise
 from agent.settings import Settings
+from agent.tuning import sweep
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
 from ui.cli import main
@@ -97,8 +98,85 @@ def test_keyword_evaluation_works_with_ollama_down(
     capsys.readouterr()
     assert main(["eval", str(write(tmp_path, LINES[:3]))]) == 0
     out, err = capsys.readouterr()
-    assert [line.split()[0] for line in out.splitlines()[1:]] == ["keyword"]
+    recall, refusals = out.split("\n\n")[:2]
+    assert [line.split()[0] for line in recall.splitlines()[1:]] == ["keyword"]
+    assert [line.split()[0] for line in refusals.splitlines()[2:]] == ["keyword"]
     assert "vector and hybrid skipped: the embedding model did not answer" in err
+
+
+def test_predicted_abstentions_are_the_agents_own_decisions(assistant: Assistant, tmp_path: Path) -> None:
+    results = evaluate(assistant, load_questions(write(tmp_path, LINES)), answers=True)
+    mode, min_score = assistant.settings.retrieval_mode, assistant.settings.min_score
+    for result in results:
+        predicted = abstention_summary([result], mode, min_score)
+        refused = predicted["refused_answerable" if result.answerable else "refused_unanswerable"] == 1.0
+        assert refused == result.abstained, result.id
+    shares = abstention_summary(results, "keyword", min_score)
+    assert shares["refused_unanswerable"] == 1.0 and shares["refused_answerable"] == 0.0  # "population of Peru"
+
+
+def test_sweep_builds_throwaway_indexes_and_leaves_the_live_one_alone(assistant: Assistant, tmp_path: Path) -> None:
+    live = assistant.require_index()
+    generation, chunks = live.generation, live.chunk_count
+    before = sorted(p.name for p in (assistant.settings.home / "index").iterdir())
+    result = sweep(
+        assistant,
+        load_questions(write(tmp_path, LINES)),
+        chunk_sizes=(80, 400),
+        overlaps=(0, 20),
+        keyword_weights=(0.0, 1.0),
+        min_scores=(0.2, 0.9),
+    )
+    sizes = {(r["chunk_size"], r["overlap"]): r["chunks"] for r in result.chunking}
+    assert list(sizes) == [(80, 0), (80, 20), (400, 0), (400, 20)]
+    assert sizes[(80, 0)] > sizes[(400, 0)]
+    assert {r["mode"] for r in result.chunking} == {"keyword", "vector", "hybrid"}
+    assert [r["keyword_weight"] for r in result.fusion] == [0.0, 1.0]
+    assert {(r["mode"], r["min_score"]) for r in result.abstention} >= {("vector", 0.2), ("hybrid", 0.9)}
+    reloaded = assistant.require_index()
+    assert (reloaded.generation, reloaded.chunk_count) == (generation, chunks)
+    assert sorted(p.name for p in (assistant.settings.home / "index").iterdir()) == before
+
+
+def test_sweep_needs_the_embedding_model(
+    env: Settings, tmp_path: Path, unreachable_url: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    assert main(["ingest"]) == 0
+    monkeypatch.setenv("OLLAMA_HOST", unreachable_url)
+    capsys.readouterr()
+    assert main(["eval", str(write(tmp_path, LINES[:3])), "--sweep"]) == 1
+    assert "A sweep needs the embedding model" in capsys.readouterr().err
+
+
+def test_cli_sweep_prints_its_tables_marking_the_current_values(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["eval", str(write(tmp_path, LINES)), "--sweep", "--chunk-sizes", "300,500", "--overlaps", "50"]
+    assert main([*args, "--keyword-weights", "0.5", "--min-scores", "0.5"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("Would abstain", "Chunk size and overlap", "Hybrid keyword weight", "Abstention thresholds"):
+        assert heading in out
+    assert any(line.split()[:2] == ["500*", "50*"] for line in out.splitlines())
+
+
+def test_a_sweep_list_that_is_not_numbers_is_a_usage_error(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["eval", str(write(tmp_path, LINES[:1])), "--sweep", "--chunk-sizes", "big"])
+    assert raised.value.code == 2
+    assert "'big' is not a comma-separated list of numbers" in capsys.readouterr().err
+
+
+def test_an_overlap_as_big_as_the_chunk_is_refused_before_anything_runs(
+    env: Settings, tmp_path: Path, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ingest"]) == 0
+    requests = len(fake_ollama.requests)
+    args = ["eval", str(write(tmp_path, LINES[:1])), "--sweep", "--chunk-sizes", "100", "--overlaps", "100"]
+    assert main(args) == 1
+    assert "overlap must be smaller than the size" in capsys.readouterr().err
+    assert len(fake_ollama.requests) == requests  # nothing was searched or built
 
 
 def test_the_shipped_question_file_loads() -> None:

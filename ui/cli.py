@@ -10,15 +10,17 @@ import argparse
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from tqdm import tqdm
 
 from agent.assistant import Assistant, IngestResult
-from agent.evaluation import answer_summary, evaluate, load_questions, summarise, to_json
+from agent.evaluation import CUTOFFS, abstention_summary, answer_summary, evaluate, load_questions, summarise, to_json
 from agent.formatting import source_label, source_record
-from agent.settings import load_settings
+from agent.nodes import MIN_COVERAGE
+from agent.settings import Settings, load_settings
+from agent.tuning import CHUNK_SIZES, KEYWORD_WEIGHTS, MIN_SCORES, OVERLAPS, Sweep, check_plan, sweep
 from knowledge.errors import RagchatError
 from knowledge.ingest import IngestProgress
 
@@ -152,6 +154,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", help="questions, one JSON object per line (see rag_data/eval.jsonl)")
     evaluate.add_argument("--answers", action="store_true", help="also generate answers (needs the chat model)")
     evaluate.add_argument("--json", dest="json_path", help="write the per-question results to this file")
+    evaluate.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also try other chunk sizes, overlaps, fusion weights and abstention thresholds (needs the embedder)",
+    )
+    evaluate.add_argument(
+        "--chunk-sizes", type=number_list(int), default=CHUNK_SIZES, metavar="N,N…", help="sizes a sweep tries"
+    )
+    evaluate.add_argument(
+        "--overlaps", type=number_list(int), default=OVERLAPS, metavar="N,N…", help="overlaps a sweep tries"
+    )
+    evaluate.add_argument(
+        "--keyword-weights",
+        type=number_list(float),
+        default=KEYWORD_WEIGHTS,
+        metavar="W,W…",
+        help="hybrid keyword weights a sweep tries",
+    )
+    evaluate.add_argument(
+        "--min-scores", type=number_list(float), default=MIN_SCORES, metavar="S,S…", help="thresholds a sweep tries"
+    )
     evaluate.set_defaults(handler=run_eval)
 
     graph = commands.add_parser("graph", parents=[common], help="print the agent's graph as Mermaid text")
@@ -284,26 +307,27 @@ def run_threads(assistant: Assistant, args: argparse.Namespace) -> int:
 
 
 def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
-    """Print retrieval recall and MRR per mode (and answer shares with --answers)."""
+    """Print retrieval recall and MRR per mode, what abstention would do, answer shares and a sweep."""
     questions = load_questions(args.file)
+    if args.sweep:
+        check_plan(args.chunk_sizes, args.overlaps, args.keyword_weights, args.min_scores)
     ensure_index(assistant)
-    results = evaluate(assistant, questions, answers=args.answers)
+    s = assistant.settings
+    with tqdm(total=len(questions), desc="Questions", unit="q", file=sys.stderr, leave=False) as bar:
+        results = evaluate(assistant, questions, answers=args.answers, on_question=lambda _: bar.update())
     rows = summarise(results)
     header = ("mode", "questions", "n", "R@1", "R@3", "R@5", "R@10", "MRR@10")
     cells = [
-        (
-            r["mode"],
-            r["questions"],
-            str(r["n"]),
-            *(f"{r[f'recall@{k}']:.2f}" for k in (1, 3, 5, 10)),
-            f"{r['mrr@10']:.2f}",
-        )
+        (r["mode"], r["questions"], str(r["n"]), *(f"{r[f'recall@{k}']:.2f}" for k in CUTOFFS), f"{r['mrr@10']:.2f}")
         for r in rows
     ]
     print_table(header, cells)
     skipped = [mode for mode in ("vector", "hybrid") if not any(r["mode"] == mode for r in rows)]
     if skipped:
         print(f"({' and '.join(skipped)} skipped: the embedding model did not answer)", file=sys.stderr)
+    refusals = [abstention_summary(results, mode, s.min_score) for mode in ("keyword", "vector", "hybrid")]
+    print(f"\nWould abstain (top {s.k}, min_score {s.min_score}, or half the question's words in a chunk):")
+    print_table(("mode", "on answerable", "on unanswerable"), [refusal_cells(r) for r in refusals if r])
     shares = answer_summary(results)
     if shares:
         print(
@@ -315,7 +339,98 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
         with open(args.json_path, "w", encoding="utf-8") as f:
             f.write(to_json(results))
         print(f"Wrote per-question results to {args.json_path}.", file=sys.stderr)
+    if args.sweep:
+        print_sweep(
+            sweep(
+                assistant,
+                questions,
+                chunk_sizes=args.chunk_sizes,
+                overlaps=args.overlaps,
+                keyword_weights=args.keyword_weights,
+                min_scores=args.min_scores,
+                progress=lambda label: ProgressBar(f"Building {label}").update,
+            ),
+            s,
+        )
     return 0
+
+
+def print_sweep(result: Sweep, s: Settings) -> None:
+    """Print the sweep's three tables; ``*`` marks the current settings."""
+
+    def mark(value: object, current: object) -> str:
+        return f"{value}*" if value == current else str(value)
+
+    def triple(row: dict[str, Any]) -> str:
+        return f"{row['recall@1']:.2f} / {row[f'recall@{result.k}']:.2f} / {row['mrr@10']:.2f}"
+
+    print(
+        f"\nChunk size and overlap (throwaway indexes; R@1 / R@{result.k} / MRR@10 / R@ctx over answerable questions;"
+        f"\nR@ctx = recall within the context the current settings fill, {result.k} × {s.chunk_size} characters,"
+        " i.e. the top 'ctx k' chunks):"
+    )
+    grid: dict[tuple[int, int], dict[str, Any]] = {}
+    for row in result.chunking:
+        key = (row["chunk_size"], row["overlap"])
+        cell = grid.setdefault(key, {"chunks": row["chunks"], "ctx": row["same_context_k"]})
+        cell[row["mode"]] = f"{triple(row)} / {row['recall@context']:.2f}"
+    print_table(
+        ("size", "overlap", "chunks", "ctx k", "keyword", "vector", "hybrid"),
+        [
+            (mark(size, s.chunk_size), mark(overlap, s.chunk_overlap), str(cell["chunks"]), str(cell["ctx"]))
+            + tuple(cell.get(mode, "-") for mode in ("keyword", "vector", "hybrid"))
+            for (size, overlap), cell in grid.items()
+        ],
+    )
+    print("\nHybrid keyword weight (current index; 0 = meaning only, 1 = keywords only):")
+    print_table(
+        ("keyword weight", "R@1", f"R@{result.k}", "R@10", "MRR@10"),
+        [
+            (
+                mark(row["keyword_weight"], s.keyword_weight),
+                f"{row['recall@1']:.2f}",
+                f"{row[f'recall@{result.k}']:.2f}",
+                f"{row['recall@10']:.2f}",
+                f"{row['mrr@10']:.2f}",
+            )
+            for row in result.fusion
+        ],
+    )
+    print(f"\nAbstention thresholds (top {result.k}; refused = no chunk reaches either threshold):")
+    print_table(
+        ("mode", "min_score", "min word share", "refused answerable", "refused unanswerable"),
+        [refusal_cells(r, s) for r in result.abstention if r],
+    )
+
+
+def refusal_cells(row: dict[str, Any], s: Settings | None = None) -> tuple[str, ...]:
+    """Format one abstention row (with its thresholds when ``s`` is given, ``*`` marking the current ones)."""
+    shares = (f"{row['refused_answerable']:.0%}", f"{row['refused_unanswerable']:.0%}")
+    if s is None:
+        return (row["mode"], *shares)
+    score = f"{row['min_score']:.2f}" + ("*" if row["min_score"] == s.min_score else "")
+    if row["mode"] == "keyword":
+        score = "-"  # keyword results carry no cosine
+    coverage = row["min_coverage"]
+    words = "off" if coverage > 1 else f"{coverage:.2f}" + ("*" if coverage == MIN_COVERAGE else "")
+    return (row["mode"], score, words, *shares)
+
+
+def number_list(kind: type) -> Callable[[str], tuple[Any, ...]]:
+    """Return an argparse type reading comma-separated numbers of ``kind``."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            values = tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a comma-separated list of numbers (e.g. 300,500,800)"
+            ) from None
+        if not values:
+            raise argparse.ArgumentTypeError("give at least one number")
+        return values
+
+    return parse
 
 
 def run_graph(assistant: Assistant, args: argparse.Namespace) -> int:
@@ -400,7 +515,7 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: IO[st
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
     for row in (header, *rows):
         cells = [
-            cell.rjust(width) if cell.replace(".", "").split(" ")[0].isdigit() else cell.ljust(width)
+            cell.rjust(width) if cell.replace(".", "").rstrip("*").split(" ")[0].isdigit() else cell.ljust(width)
             for cell, width in zip(row, widths, strict=True)
         ]
         out.write("  ".join(cells).rstrip() + "\n")
