@@ -95,7 +95,7 @@ def sweep(
         cutoffs = sorted({1, s.k, 10} | ({extra} if extra else set()))
         return [row for row in summarise(variant, cutoffs) if row["questions"] == "all"]
 
-    files = sorted(record.path for record in index.files.values())
+    files = sorted(record.path for record in index.files.values() if Path(record.path).exists())
     for size in chunk_sizes:
         for overlap in overlaps:
             with tempfile.TemporaryDirectory(prefix="ragchat-sweep-") as home:

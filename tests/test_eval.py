@@ -138,6 +138,13 @@ def test_sweep_builds_throwaway_indexes_and_leaves_the_live_one_alone(assistant:
     assert sorted(p.name for p in (assistant.settings.home / "index").iterdir()) == before
 
 
+def test_sweep_builds_only_from_files_still_on_disk(assistant: Assistant, tmp_path: Path) -> None:
+    assistant.require_index()
+    (assistant.settings.docs_dir / "notes" / "market.txt").unlink()  # indexed, then deleted
+    result = sweep(assistant, load_questions(write(tmp_path, LINES[:1])), chunk_sizes=(400,), overlaps=(0,))
+    assert result.chunking[0]["chunks"] == 2  # harbour.md's two articles; no error for the missing file
+
+
 def test_sweep_needs_the_embedding_model(
     env: Settings, tmp_path: Path, unreachable_url: str, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

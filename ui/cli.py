@@ -456,6 +456,8 @@ class ProgressBar:
             self._bar = tqdm(total=progress.chunks_total, desc=self.description, unit="chunk", file=sys.stderr)
         self._bar.set_postfix_str(f"files {progress.files_done}/{progress.files_total}", refresh=False)
         self._bar.update(progress.chunks_done - self._bar.n)
+        if progress.chunks_done >= progress.chunks_total:
+            self._bar.close()  # done: callers that never exit a `with` (a sweep's builds) still end the line
 
     def __enter__(self) -> ProgressBar:
         return self
