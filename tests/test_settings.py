@@ -15,6 +15,7 @@ def test_defaults() -> None:
         "ollama/nomic-embed-text",
     )
     assert (s.chunk_size, s.chunk_overlap, s.k, s.num_ctx) == (500, 50, 4, 8192)
+    assert (s.retrieval_mode, s.keyword_weight, s.min_score) == ("hybrid", 0.5, 0.5)  # chosen in README's eval section
     assert (s.docs_dir, s.home) == (Path("rag_data"), Path(".ragchat"))
 
 
@@ -29,8 +30,9 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
 def test_explicit_arguments_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_HOST", "http://gpu-box:11434")
     monkeypatch.setenv("RAGCHAT_K", "6")
-    s = load_settings(ollama_host="http://other:1234", k=2, chat_model=None)
-    assert (s.ollama_host, s.k, s.chat_model) == ("http://other:1234", 2, "llama3.1:8b")
+    monkeypatch.setenv("RAGCHAT_KEYWORD_WEIGHT", "0.9")
+    s = load_settings(ollama_host="http://other:1234", k=2, chat_model=None, keyword_weight=0.25)
+    assert (s.ollama_host, s.k, s.chat_model, s.keyword_weight) == ("http://other:1234", 2, "llama3.1:8b", 0.25)
 
 
 def test_local_backend_has_its_own_default_model() -> None:
