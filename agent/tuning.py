@@ -65,8 +65,12 @@ def sweep(
     min_scores: Sequence[float] = MIN_SCORES,
     min_coverages: Sequence[float] = MIN_COVERAGES,
     progress: Callable[[str], Progress | None] | None = None,
+    baseline: list[QuestionResult] | None = None,
 ) -> Sweep:
     """Measure each value tried; ``progress(label)`` gives a callback for each throwaway build.
+
+    ``baseline`` reuses a retrieval-only :func:`~agent.evaluation.evaluate` of the same questions
+    (its rewritten follow-ups), saving a second round of rewrite calls.
 
     Raises:
         RagchatError: if the embedding model does not answer (building and vector search need it),
@@ -75,7 +79,8 @@ def sweep(
     check_plan(chunk_sizes, overlaps, keyword_weights, min_scores)
     index = assistant.require_index()
     s = assistant.settings
-    baseline = evaluate(assistant, questions)
+    if baseline is None or any(r.answer is not None for r in baseline):  # answered: other histories
+        baseline = evaluate(assistant, questions)
     if any(r.ranks.get("vector") == -1 for r in baseline):
         raise RagchatError(
             "A sweep needs the embedding model to build and search variants — start Ollama "

@@ -145,6 +145,21 @@ def test_sweep_builds_only_from_files_still_on_disk(assistant: Assistant, tmp_pa
     assert result.chunking[0]["chunks"] == 2  # harbour.md's two articles; no error for the missing file
 
 
+def test_sweep_reuses_a_retrieval_only_baseline_but_not_an_answered_one(
+    assistant: Assistant, fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    questions = load_questions(write(tmp_path, LINES))
+    plan = {"chunk_sizes": (400,), "overlaps": (0,), "keyword_weights": (0.5,), "min_scores": (0.5,)}
+    retrieval_only = evaluate(assistant, questions)
+    rewrites = len(fake_ollama.chat_prompts)
+    sweep(assistant, questions, baseline=retrieval_only, **plan)
+    assert len(fake_ollama.chat_prompts) == rewrites  # the follow-up was not rewritten again
+    answered = evaluate(assistant, questions[3:], answers=True)
+    rewrites = len(fake_ollama.chat_prompts)
+    assert sweep(assistant, questions[3:], baseline=answered, **plan).baseline is not answered
+    assert len(fake_ollama.chat_prompts) == rewrites + 1  # its history is the expected answers instead
+
+
 def test_sweep_needs_the_embedding_model(
     env: Settings, tmp_path: Path, unreachable_url: str, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:

@@ -349,6 +349,7 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
                 keyword_weights=args.keyword_weights,
                 min_scores=args.min_scores,
                 progress=lambda label: ProgressBar(f"Building {label}").update,
+                baseline=results,
             ),
             s,
         )
