@@ -75,8 +75,11 @@ class Section:
     page: int | None = None
 
 
-def read_sections(path: Path) -> list[Section]:
+def read_sections(path: Path, data: bytes | None = None) -> list[Section]:
     """Read ``path`` into text sections, choosing the reader by its lower-cased suffix.
+
+    ``data``, when given, is the file's content already read (ingest hashes and parses the
+    same bytes, so a file changing in between cannot be recorded under the wrong hash).
 
     Raises:
         UnreadableFile: if the type is not supported, the file cannot be opened, or its
@@ -85,10 +88,11 @@ def read_sections(path: Path) -> list[Section]:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise UnreadableFile("unsupported file type")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UnreadableFile(exc.strerror or "cannot be read") from exc
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UnreadableFile(exc.strerror or "cannot be read") from exc
     return reader(data)
 
 

@@ -112,13 +112,15 @@ def sync(
             if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 report.unchanged += 1
                 continue
-            digest = file_sha256(path)
+            data = path.read_bytes()  # hashed and parsed from the same bytes: one read
+            digest = hashlib.sha256(data).hexdigest()
             if old and old.sha256 == digest:
                 old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
                 touched = True
                 report.unchanged += 1
                 continue
-            documents = load_file(path, source)
+            documents = load_file(path, source, data)
+            del data  # a big file's bytes need not outlive its parse while its chunks are embedded
         except (UnreadableFile, OSError) as exc:
             reason = str(exc) if isinstance(exc, UnreadableFile) else (exc.strerror or str(exc))
             report.skipped.append((source, reason))
@@ -161,15 +163,6 @@ def chunk_id(chunk: Document) -> str:
     meta = chunk.metadata
     key = f"{meta['source']}\0{meta.get('page', '')}\0{meta['start_index']}\0{chunk.page_content}"
     return hashlib.sha256(key.encode()).hexdigest()[:24]
-
-
-def file_sha256(path: Path) -> str:
-    """Return the SHA-256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def embedding_text(chunk: Document) -> str:

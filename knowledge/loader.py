@@ -66,13 +66,13 @@ def split_articles(text: str, source: str) -> list[Document]:
     return documents
 
 
-def load_file(path: Path, source: str) -> list[Document]:
-    """Read one file into documents named ``source``.
+def load_file(path: Path, source: str, data: bytes | None = None) -> list[Document]:
+    """Read one file (or its already-read ``data``) into documents named ``source``.
 
     Raises:
         UnreadableFile: with a short reason, if the file has no readable text.
     """
-    sections = read_sections(path)
+    sections = read_sections(path, data)
     if path.suffix.lower() in ARTICLE_EXTENSIONS:
         documents = [doc for section in sections for doc in split_articles(section.text, source)]
         if not documents:

@@ -67,6 +67,18 @@ def test_changed_file_alone_is_reembedded(assistant: Assistant, fake_ollama: Fak
     assert market == ["Market day\n\nThe market now sells oysters."]
 
 
+def test_a_changed_file_is_read_once_for_its_hash_and_its_text(
+    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    market = assistant.settings.docs_dir / "notes" / "market.txt"
+    market.write_text("Market day\n\nThe market now sells oysters.\n")
+    reads: list[str] = []
+    open_file = Path.open  # read_bytes, read_text and the old streaming hash all open through it
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: reads.append(self.name) or open_file(self, *a, **k))
+    assert assistant.ingest().report.updated == ["notes/market.txt"]
+    assert reads.count("market.txt") == 1 and "harbour.md" not in reads  # unchanged: one stat, no read
+
+
 def test_deleted_file_is_dropped(assistant: Assistant) -> None:
     (assistant.settings.docs_dir / "notes" / "market.txt").unlink()
     report = assistant.ingest().report
