@@ -48,7 +48,6 @@ class Sweep:
     """Every variant's figures: rows ready to print, one list per setting tried."""
 
     k: int
-    mode: str
     baseline: list[QuestionResult]
     chunking: list[dict[str, Any]] = field(default_factory=list)
     fusion: list[dict[str, Any]] = field(default_factory=list)
@@ -86,7 +85,7 @@ def sweep(
             "A sweep needs the embedding model to build and search variants — start Ollama "
             f"(`ollama serve`) and pull {s.embedding} (`ollama pull {s.embedding}`), then try again."
         )
-    result = Sweep(k=s.k, mode=s.retrieval_mode, baseline=baseline)
+    result = Sweep(k=s.k, baseline=baseline)
     pairs = list(zip(questions, (r.query for r in baseline), strict=True))
 
     def rows(
