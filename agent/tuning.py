@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.evaluation import (
+    MODES,
     EvalQuestion,
     QuestionResult,
     abstention_summary,
@@ -117,7 +118,7 @@ def sweep(
                     progress=callback,
                 )
                 same = same_context(s.k, s.chunk_size, size)
-                for row in rows(built, s.keyword_weight, ("keyword", "vector", "hybrid"), same):
+                for row in rows(built, s.keyword_weight, MODES, same):
                     row = {"chunk_size": size, "overlap": overlap, "chunks": built.chunk_count, **row}
                     result.chunking.append({**row, "same_context_k": same, "recall@context": row[f"recall@{same}"]})
     for weight in keyword_weights:

@@ -16,7 +16,16 @@ from typing import IO, Any
 from tqdm import tqdm
 
 from agent.assistant import Assistant, IngestResult
-from agent.evaluation import CUTOFFS, abstention_summary, answer_summary, evaluate, load_questions, summarise, to_json
+from agent.evaluation import (
+    CUTOFFS,
+    MODES,
+    abstention_summary,
+    answer_summary,
+    evaluate,
+    load_questions,
+    summarise,
+    to_json,
+)
 from agent.formatting import source_label, source_record
 from agent.nodes import MIN_COVERAGE
 from agent.settings import Settings, load_settings
@@ -325,7 +334,7 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
     skipped = [mode for mode in ("vector", "hybrid") if not any(r["mode"] == mode for r in rows)]
     if skipped:
         print(f"({' and '.join(skipped)} skipped: the embedding model did not answer)", file=sys.stderr)
-    refusals = [abstention_summary(results, mode, s.min_score) for mode in ("keyword", "vector", "hybrid")]
+    refusals = [abstention_summary(results, mode, s.min_score) for mode in MODES]
     print(f"\nWould abstain (top {s.k}, min_score {s.min_score}, or half the question's words in a chunk):")
     print_table(("mode", "on answerable", "on unanswerable"), [refusal_cells(r) for r in refusals if r])
     shares = answer_summary(results)
@@ -379,7 +388,7 @@ def print_sweep(result: Sweep, s: Settings) -> None:
         ("size", "overlap", "chunks", "ctx k", "keyword", "vector", "hybrid"),
         [
             (mark(size, s.chunk_size), mark(overlap, s.chunk_overlap), str(cell["chunks"]), str(cell["ctx"]))
-            + tuple(cell.get(mode, "-") for mode in ("keyword", "vector", "hybrid"))
+            + tuple(cell.get(mode, "-") for mode in MODES)
             for (size, overlap), cell in grid.items()
         ],
     )
