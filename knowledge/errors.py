@@ -7,10 +7,12 @@ that says what to do. The CLI prints it, the web page shows it; neither shows tr
 
 from __future__ import annotations
 
+import errno
 import json
+import re
+from pathlib import Path
 
 import httpx
-from ollama import ResponseError
 
 
 class RagchatError(Exception):
@@ -19,6 +21,44 @@ class RagchatError(Exception):
 
 class EmbedderMismatch(RagchatError):
     """The index is readable but was built by another embedding model."""
+
+
+class IndexDamaged(RagchatError):
+    """The index on disk cannot be used as it is (unreadable or inconsistent); a rebuild sets it aside."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# numpy writes arrays with fwrite() and reports a short write without an errno; on a
+# regular file a short write means the disk (or the user's quota) is full.
+SHORT_WRITE = re.compile(r"^\d+ requested and \d+ written$")
+
+
+def explain_os_error(exc: BaseException, folder: str | Path) -> RagchatError | None:
+    """Return the one-line error for a disk fault met while using ``folder``, or ``None``.
+
+    A full disk, a read-only file system and a permission refusal are faults of the
+    place, not of what is stored there: the caller must keep everything as it is (never
+    set anything aside) and show this message. ``folder`` is the folder the message
+    names (the data folder, the documents folder). Returns ``None`` for any other
+    exception, so callers can re-raise it unchanged.
+
+    >>> str(explain_os_error(OSError(28, "No space left on device"), "/data"))
+    'The disk holding /data is full — free space and try again.'
+    """
+    if isinstance(exc, RagchatError):
+        return exc
+    if not isinstance(exc, OSError):
+        return None
+    if exc.errno in DISK_FULL_ERRNOS or (exc.errno is None and SHORT_WRITE.match(str(exc))):
+        return RagchatError(f"The disk holding {folder} is full — free space and try again.")
+    if exc.errno == errno.EROFS:
+        return RagchatError(f"{folder} is read-only — make it writable, or use another folder, and try again.")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return RagchatError(
+            f"ragchat is not allowed to use {folder} (permission denied) — give your user access to it, "
+            "or use another folder, and try again."
+        )
+    return None
 
 
 def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> RagchatError | None:
@@ -45,6 +85,9 @@ def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> Ra
             f"Ollama at {base_url} sent a reply ragchat could not read — check that OLLAMA_HOST points at Ollama, "
             "then try again."
         )
+    # Imported here: importing ollama reads OLLAMA_HOST, which the settings must check first.
+    from ollama import ResponseError
+
     if isinstance(exc, ResponseError):
         if exc.status_code == 404:
             return RagchatError(f"The model {model} is not available in Ollama — run `ollama pull {model}`.")

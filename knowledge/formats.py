@@ -16,7 +16,9 @@ from __future__ import annotations
 import codecs
 import io
 import logging
+import os
 import re
+import stat
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,6 +65,10 @@ HTML_CELL_TAGS = frozenset({"td", "th"})
 BLANK_LINE_RUNS = re.compile(r"\n{3,}")
 
 
+NOT_REGULAR = "not a regular file"
+"""Why a named pipe, device or socket is skipped (it is never read)."""
+
+
 class UnreadableFile(Exception):
     """A file that cannot be read as text; ``str(exc)`` is a short lower-case reason for a summary line."""
 
@@ -90,10 +96,28 @@ def read_sections(path: Path, data: bytes | None = None) -> list[Section]:
         raise UnreadableFile("unsupported file type")
     if data is None:
         try:
-            data = path.read_bytes()
+            data = read_regular(path)
         except OSError as exc:
             raise UnreadableFile(exc.strerror or "cannot be read") from exc
     return reader(data)
+
+
+def read_regular(path: Path) -> bytes:
+    """Return the bytes of ``path`` if it is a regular file (following links).
+
+    The file is opened without blocking and checked before reading, so a named pipe or a
+    device put in its place after it was listed can neither hang the reader nor feed it
+    endless data.
+
+    Raises:
+        UnreadableFile: if ``path`` is not a regular file.
+        OSError: if it cannot be opened or read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise UnreadableFile(NOT_REGULAR)
+        return f.read()
 
 
 def decode_text(data: bytes) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -27,13 +28,15 @@ import numpy as np
 import orjson
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from knowledge.errors import EmbedderMismatch, RagchatError
+from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, explain_os_error
 from knowledge.keyword import KeywordIndex
 from knowledge.store import MatrixVectorStore, top_rows
 
 FORMAT_VERSION = 2
 MANIFEST = "current.json"
+GENERATION_NAME = r"^g[0-9]{6}$"
 RRF_K = 60
 """Reciprocal rank fusion constant (Cormack et al. use 60): a rank-r hit adds 1 / (60 + r)."""
 CANDIDATES_PER_K = 5
@@ -209,32 +212,46 @@ class KnowledgeIndex:
 
     # -- disk ---------------------------------------------------------------------------
     def save(self, home: str | Path) -> None:
-        """Write a new generation and switch ``current.json`` to it atomically."""
+        """Write a new generation and switch ``current.json`` to it atomically.
+
+        Raises:
+            RagchatError: if the disk is full, read-only or refuses access; the index on
+                disk is then the one before, whole, and nothing half-written stays.
+        """
         folder = Path(home) / "index"
+        try:
+            self._save(folder)
+        except OSError as exc:
+            fault = explain_os_error(exc, folder)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.generation += 1
-        name = f"g{self.generation:06d}"
+        name = f"g{self.generation + 1:06d}"
+        final = folder / name
         staging = Path(tempfile.mkdtemp(prefix=f"{name}.", suffix=".tmp", dir=folder))
         try:
             self.store.save(staging)
             self.keyword.save(staging / "keyword")
-            final = folder / name
             if final.exists():  # left over from a crash between rename and manifest switch
                 shutil.rmtree(final)
             os.replace(staging, final)
-        except BaseException:
+            self.info.dimension = self.store.dimension or self.info.dimension
+            self.info.updated_at = now()
+            manifest = {
+                "format": FORMAT_VERSION,
+                "generation": name,
+                "info": asdict(self.info),
+                "files": {source: asdict(record) for source, record in sorted(self.files.items())},
+            }
+            write_atomic(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        except BaseException:  # the manifest still names the old generation: drop the new one
             shutil.rmtree(staging, ignore_errors=True)
-            self.generation -= 1
+            shutil.rmtree(final, ignore_errors=True)
             raise
-        self.info.dimension = self.store.dimension or self.info.dimension
-        self.info.updated_at = now()
-        manifest = {
-            "format": FORMAT_VERSION,
-            "generation": name,
-            "info": asdict(self.info),
-            "files": {source: asdict(record) for source, record in sorted(self.files.items())},
-        }
-        write_atomic(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        self.generation += 1
         for old in folder.iterdir():  # the switch is done: older generations are garbage
             if old.name != name and old.name != MANIFEST and old.name.startswith("g"):
                 shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
@@ -246,50 +263,126 @@ class KnowledgeIndex:
         kept = None
         for name in ("index", "index.json"):
             path = Path(home) / name
-            if path.exists():
-                kept = path.with_name(f"{name}.damaged-{stamp}")
-                os.replace(path, kept)
+            try:
+                if path.exists():
+                    kept = path.with_name(f"{name}.damaged-{stamp}")
+                    for n in range(2, 1000):  # a second damaged index within the same second
+                        if not kept.exists():
+                            break
+                        kept = path.with_name(f"{name}.damaged-{stamp}-{n}")
+                    os.replace(path, kept)
+            except OSError as exc:  # a read-only data folder: nothing was renamed
+                fault = explain_os_error(exc, home)
+                if fault is None:
+                    raise
+                raise fault from exc
         return kept
 
     @classmethod
     def load(cls, home: str | Path, embeddings: Embeddings | None, embedding: str) -> KnowledgeIndex | None:
         """Load the index under ``home``, or return ``None`` if there is none.
 
+        What is read is checked, not only parsed: the manifest's fields and their types,
+        and that vectors, chunk records, keyword index and manifest agree (counts, widths,
+        finite values).
+
         Raises:
-            RagchatError: if it is damaged, from an older ragchat, or made by another embedder.
+            IndexDamaged: if the index is unreadable, inconsistent, or from another ragchat.
+            EmbedderMismatch: if it was made by another embedder.
+            RagchatError: if the disk refuses to be read (permission): nothing is damaged then.
         """
-        folder = Path(home) / "index"
+        home = Path(home)
+        folder = home / "index"
         manifest_path = folder / MANIFEST
-        if not manifest_path.exists():
-            if (Path(home) / "index.json").exists():
-                raise RagchatError(
-                    f"The index in {home} was made by an older ragchat — rebuild it with `ragchat ingest --rebuild`."
-                )
-            return None
-        rebuild = "rebuild it with `ragchat ingest --rebuild` (the unreadable files are kept aside, not deleted)"
         try:
-            manifest = orjson.loads(manifest_path.read_bytes())
-            info = IndexInfo(**manifest["info"])
-            files = {source: FileRecord(**record) for source, record in manifest["files"].items()}
-            generation = manifest["generation"]
-            version = manifest["format"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RagchatError(f"The index manifest {manifest_path} is damaged ({exc}) — {rebuild}.") from exc
-        if version != FORMAT_VERSION:
-            raise RagchatError(
-                f"The index in {folder} has format {version}, this ragchat reads {FORMAT_VERSION} — {rebuild}."
-            )
+            if folder.exists() and not folder.is_dir():
+                raise IndexDamaged(f"The index data in {folder} is damaged (not a folder) — {REBUILD}.")
+            if not manifest_path.exists():
+                if (home / "index.json").exists():
+                    raise IndexDamaged(f"The index in {home} was made by an older ragchat — {REBUILD}.")
+                return None
+            manifest = _read_manifest(manifest_path)
+        except UNREADABLE as exc:
+            raise _damaged(f"The index manifest {manifest_path}", exc, home) from exc
+        info = manifest.info
         if info.embedding != embedding:
             raise EmbedderMismatch(
                 f"The index was built with {info.embedding} ({info.dimension}-d) but ragchat is set to "
                 f"{embedding} — rebuild it with `ragchat ingest --rebuild`, or switch the embedding setting back."
             )
+        data = folder / manifest.generation
         try:
-            store = MatrixVectorStore.load(folder / generation, embeddings)
-            keyword = KeywordIndex.load(folder / generation / "keyword")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RagchatError(f"The index data in {folder / generation} is damaged ({exc}) — {rebuild}.") from exc
-        return cls(store, info, files, keyword, generation=int(generation.lstrip("g") or 0))
+            store = MatrixVectorStore.load(data, embeddings)
+            keyword = KeywordIndex.load(data / "keyword")
+            _check_agreement(info, manifest.files, store, keyword)
+        except UNREADABLE as exc:
+            raise _damaged(f"The index data in {data}", exc, home) from exc
+        return cls(store, info, manifest.files, keyword, generation=int(manifest.generation[1:]))
+
+
+class _Manifest(BaseModel):
+    """What ``current.json`` must hold (checked strictly: no coercion, no unknown fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: int
+    generation: str = Field(pattern=GENERATION_NAME)
+    info: IndexInfo
+    files: dict[str, FileRecord]
+
+
+UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError, OSError)
+"""What reading damaged files raises (json, numpy, bm25s, pydantic); a ``MemoryError`` is not damage."""
+REBUILD = "rebuild it with `ragchat ingest --rebuild` (the unreadable files are kept aside, not deleted)"
+
+
+def _read_manifest(path: Path) -> _Manifest:
+    raw = path.read_bytes()
+    data = orjson.loads(raw)
+    version = data.get("format") if isinstance(data, dict) else None
+    if type(version) is int and version != FORMAT_VERSION:
+        raise IndexDamaged(
+            f"The index in {path.parent} has format {version}, this ragchat reads {FORMAT_VERSION} — {REBUILD}."
+        )
+    manifest = _Manifest.model_validate_json(raw, strict=True)
+    for source, record in manifest.files.items():
+        if record.source != source:
+            raise ValueError(f"the entry {source!r} describes {record.source!r}")
+    return manifest
+
+
+def _check_agreement(
+    info: IndexInfo, files: dict[str, FileRecord], store: MatrixVectorStore, keyword: KeywordIndex
+) -> None:
+    if len(store) and store.dimension != info.dimension:
+        raise ValueError(f"the vectors are {store.dimension}-d, the manifest says {info.dimension}-d")
+    if keyword.size != len(store):
+        raise ValueError(f"the keyword index holds {keyword.size} chunks, the vectors {len(store)}")
+    # A listed file whose chunks are missing would count as unchanged and never come back.
+    counts = Counter(metadata.get("source") for metadata in store.metadatas)
+    wrong = next((source for source, record in files.items() if counts[source] != record.chunks), None)
+    if wrong is not None:
+        raise ValueError(f"the index holds {counts[wrong]} chunks of {wrong}, the manifest lists {files[wrong].chunks}")
+
+
+def _damaged(what: str, exc: BaseException, home: Path) -> RagchatError:
+    """Return the error for ``exc`` met while reading ``what``: a disk fault as such, anything else as damage."""
+    fault = explain_os_error(exc, home) if isinstance(exc, OSError) else None
+    return fault or IndexDamaged(f"{what} is damaged ({_reason(exc)}) — {REBUILD}.")
+
+
+def _reason(exc: BaseException) -> str:
+    """Say in a few words what is wrong, on one line."""
+    if isinstance(exc, ValidationError):
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        reason = f"{where}: {error['msg']}" if where else error["msg"]
+    elif isinstance(exc, OSError) and exc.filename:
+        reason = f"{exc.strerror or type(exc).__name__}: {Path(exc.filename).name}"
+    elif isinstance(exc, KeyError):
+        reason = f"missing {exc.args[0]!r}" if exc.args else "missing entry"
+    else:
+        reason = str(exc) or type(exc).__name__
+    return " ".join(reason.split())[:200]
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -22,9 +22,9 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from knowledge.errors import RagchatError
-from knowledge.formats import SUPPORTED_EXTENSIONS, UnreadableFile
+from knowledge.formats import SUPPORTED_EXTENSIONS, UnreadableFile, read_regular
 from knowledge.index import FileRecord, KnowledgeIndex, now
-from knowledge.loader import iter_sources, load_file
+from knowledge.loader import load_file, scan
 from knowledge.splitter import split_documents
 
 BATCH_SIZE = 64
@@ -94,12 +94,13 @@ def sync(
     for root in roots:
         if not root.exists():
             raise RagchatError(f"No such file or folder: {root} — check the path and try again.")
-    report = SyncReport()
+    found = scan(roots, docs_dir)
+    report = SyncReport(skipped=list(found.skipped))
     pending: list[_Pending] = []
     seen: set[str] = set()
     touched = False  # a file's mtime changed but not its content: remember the new mtime
     stale: set[str] = set()  # indexed sources whose old chunks must go
-    for path, source in iter_sources(roots, docs_dir):
+    for path, source in found.files:
         if source in seen:
             continue
         seen.add(source)
@@ -112,7 +113,7 @@ def sync(
             if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 report.unchanged += 1
                 continue
-            data = path.read_bytes()  # hashed and parsed from the same bytes: one read
+            data = read_regular(path)  # hashed and parsed from the same bytes: one read
             digest = hashlib.sha256(data).hexdigest()
             if old and old.sha256 == digest:
                 old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
@@ -134,9 +135,12 @@ def sync(
         record = FileRecord(source, os.path.abspath(path), digest, stat.st_size, stat.st_mtime_ns, len(chunks))
         pending.append(_Pending(record, chunks, is_new=old is None))
 
+    unlisted = tuple(os.path.join(folder, "") for folder in found.unlisted)
     for root in (r for r in roots if r.is_dir()):
         prefix = os.path.abspath(root) + os.sep
         for source, record in list(index.files.items()):
+            if record.path.startswith(unlisted):
+                continue  # in a folder that could not be read: not known to be gone
             if record.path.startswith(prefix) and source not in seen:
                 stale.add(source)
                 report.removed.append(source)

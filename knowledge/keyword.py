@@ -18,6 +18,7 @@ import bm25s
 import numpy as np
 import Stemmer
 from bm25s.tokenization import Tokenizer
+from pydantic import TypeAdapter
 
 EMPTY_TOKEN = 0  # bm25s's id for "no token"; it must never score
 logging.getLogger("bm25s").setLevel(logging.ERROR)
@@ -92,11 +93,53 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, folder: str | Path) -> KeywordIndex:
-        """Read an index written by :meth:`save`."""
+        """Read an index written by :meth:`save`.
+
+        Raises:
+            ValueError: (or another read error) if the files are not a consistent index:
+                arrays of the wrong shape or type, rows or words out of range, scores that
+                are not finite.
+        """
         folder = Path(folder)
         index = cls([])
         index.size = int((folder / "size").read_text())
+        if index.size < 0:
+            raise ValueError(f"the keyword index holds {index.size} rows")
         if index.size:
             index.bm25 = bm25s.BM25.load(str(folder), show_progress=False)
             index.tokenizer.load_vocab(str(folder))
+            _check(index)
         return index
+
+
+_VOCABULARY = TypeAdapter(dict[str, int])
+_STEMS = TypeAdapter(dict[str, str])
+
+
+def _check(index: KeywordIndex) -> None:
+    # bm25s loads whatever the files hold; a query indexes these arrays directly, so an
+    # inconsistency would surface later as a wrong score or an IndexError mid-search.
+    scores = index.bm25.scores
+    data, rows, starts = (np.asarray(scores[name]) for name in ("data", "indices", "indptr"))
+    if scores.get("num_docs") != index.size:
+        raise ValueError(f"the keyword index counts {scores.get('num_docs')} rows, not {index.size}")
+    if data.ndim != 1 or rows.ndim != 1 or starts.ndim != 1 or len(starts) < 1:
+        raise ValueError("the keyword arrays have the wrong shape")
+    if data.dtype.kind != "f" or rows.dtype.kind not in "iu" or starts.dtype.kind not in "iu":
+        raise ValueError("the keyword arrays have the wrong type")
+    if len(data) != len(rows) or starts[0] != 0 or starts[-1] != len(data) or (np.diff(starts) < 0).any():
+        raise ValueError("the keyword arrays do not agree with each other")
+    if len(rows) and (rows.min() < 0 or rows.max() >= index.size):
+        raise ValueError("the keyword index points at rows that do not exist")
+    if not np.isfinite(data).all():
+        raise ValueError("the keyword scores are not finite numbers")
+    words = len(starts) - 1
+    tokenizer = index.tokenizer
+    for ids in (
+        _VOCABULARY.validate_python(index.bm25.vocab_dict, strict=True),
+        _VOCABULARY.validate_python(tokenizer.word_to_id, strict=True),
+        _VOCABULARY.validate_python(tokenizer.stem_to_sid, strict=True),
+    ):
+        if any(not 0 <= i < words for i in ids.values()):
+            raise ValueError("the keyword vocabulary names words the index does not hold")
+    _STEMS.validate_python(tokenizer.word_to_stem, strict=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from langchain_core.vectorstores import VectorStore
 
 VECTORS_FILE = "vectors.npy"
 RECORDS_FILE = "records.json"
+UNIT_TOLERANCE = 1e-3
+"""How far a saved row's squared length may be from 1 (float32 rounding gives ~1e-6)."""
+
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -250,17 +254,23 @@ class MatrixVectorStore(VectorStore):
 
     @classmethod
     def load(cls, folder: str | Path, embedding: Embeddings | None = None) -> MatrixVectorStore:
-        """Read a store written by :meth:`save`."""
+        """Read a store written by :meth:`save`, checking that it is whole.
+
+        Raises:
+            ValueError: (or another read error) if the files do not hold one consistent
+                store: records of the wrong types or lengths, repeated ids, vectors of
+                another shape or type than the records say, or vectors that are not
+                finite unit rows.
+        """
         folder = Path(folder)
-        records = orjson.loads((folder / RECORDS_FILE).read_bytes())
+        records = _Records.read(folder / RECORDS_FILE)
         matrix = np.load(folder / VECTORS_FILE, allow_pickle=False)
-        if matrix.dtype != np.float32 or matrix.ndim != 2 or len(matrix) != len(records["ids"]):
-            raise ValueError(f"{VECTORS_FILE} does not match {RECORDS_FILE}")
-        store = cls(embedding, records["dimension"])
+        _check(records, matrix)
+        store = cls(embedding, records.dimension)
         store._matrix = np.ascontiguousarray(matrix)
         store._count = len(matrix)
-        store.ids, store.texts = records["ids"], records["texts"]
-        store.metadatas = [_interned(m) for m in records["metadatas"]]
+        store.ids, store.texts = records.ids, records.texts
+        store.metadatas = [_interned(m) for m in records.metadatas]
         store._rows = {id_: n for n, id_ in enumerate(store.ids)}
         return store
 
@@ -276,3 +286,47 @@ class MatrixVectorStore(VectorStore):
             self._reserve(2 * len(self._matrix))
         self._count += 1
         return self._count - 1
+
+
+@dataclass
+class _Records:
+    """What ``records.json`` holds: one id, text and metadata per row, and the vectors' width."""
+
+    ids: list[str]
+    texts: list[str]
+    metadatas: list[dict[str, Any]]
+    dimension: int | None
+
+    @classmethod
+    def read(cls, path: Path) -> _Records:
+        # Checked by hand rather than by a pydantic model: at 100k chunks this is 0.02 s, a model 0.15 s.
+        data = orjson.loads(path.read_bytes())
+        if not isinstance(data, dict) or set(data) != {"ids", "texts", "metadatas", "dimension"}:
+            raise ValueError(f"{RECORDS_FILE} does not hold ids, texts, metadatas and dimension")
+        for name, kind in (("ids", str), ("texts", str), ("metadatas", dict)):
+            values = data[name]
+            if type(values) is not list or not all(type(value) is kind for value in values):
+                raise ValueError(f"{RECORDS_FILE} {name} are not all {'text' if kind is str else 'objects'}")
+        if data["dimension"] is not None and type(data["dimension"]) is not int:
+            raise ValueError(f"{RECORDS_FILE} dimension is not a whole number")
+        return cls(data["ids"], data["texts"], data["metadatas"], data["dimension"])
+
+
+def _check(records: _Records, matrix: np.ndarray) -> None:
+    rows = len(records.ids)
+    if len(records.texts) != rows or len(records.metadatas) != rows:
+        raise ValueError(f"{RECORDS_FILE} holds {rows} ids, {len(records.texts)} texts and "
+                         f"{len(records.metadatas)} metadata entries")  # fmt: skip
+    if len(set(records.ids)) != rows:
+        raise ValueError(f"{RECORDS_FILE} repeats chunk ids")
+    if matrix.dtype != np.float32 or matrix.ndim != 2:
+        raise ValueError(f"{VECTORS_FILE} holds {matrix.ndim}-d {matrix.dtype} data, not a float32 matrix")
+    if len(matrix) != rows:
+        raise ValueError(f"{VECTORS_FILE} holds {len(matrix)} vectors for {rows} chunks")
+    if rows and matrix.shape[1] != records.dimension:
+        raise ValueError(f"{VECTORS_FILE} holds {matrix.shape[1]}-d vectors, {RECORDS_FILE} says {records.dimension}")
+    squared = np.einsum("ij,ij->i", matrix, matrix)  # one pass: a NaN or infinity anywhere in a row shows here
+    if not np.isfinite(squared).all():
+        raise ValueError(f"{VECTORS_FILE} holds values that are not finite numbers")
+    if ((np.abs(squared - 1) > UNIT_TOLERANCE) & (squared != 0)).any():
+        raise ValueError(f"{VECTORS_FILE} holds vectors that are not normalised")

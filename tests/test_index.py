@@ -75,6 +75,8 @@ def test_a_changed_file_is_read_once_for_its_hash_and_its_text(
     reads: list[str] = []
     open_file = Path.open  # read_bytes, read_text and the old streaming hash all open through it
     monkeypatch.setattr(Path, "open", lambda self, *a, **k: reads.append(self.name) or open_file(self, *a, **k))
+    os_open = os.open  # documents are opened without blocking (a named pipe must not hang the ingest)
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: reads.append(Path(path).name) or os_open(path, *a, **k))
     assert assistant.ingest().report.updated == ["notes/market.txt"]
     assert reads.count("market.txt") == 1 and "harbour.md" not in reads  # unchanged: one stat, no read
 
