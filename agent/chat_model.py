@@ -1,13 +1,21 @@
-"""The chat model factory (the only place that imports ``ChatOllama``) and the Ollama health check."""
+"""The chat model factory (the only place that imports ``ChatOllama``) and the Ollama health check.
+
+``langchain_ollama`` is imported inside the factory, not at the top: the ``ollama`` library
+builds a client from ``OLLAMA_HOST`` as it is imported and fails with a traceback on a value
+it cannot parse, so it must not load before :func:`agent.settings.load_settings` has checked it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
-from langchain_ollama import ChatOllama
 
 from agent.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_ollama import ChatOllama
 
 
 def make_chat_model(settings: Settings) -> ChatOllama:
@@ -16,6 +24,8 @@ def make_chat_model(settings: Settings) -> ChatOllama:
     ``num_ctx`` is always sent: Ollama's own default is small and would silently cut
     the retrieved sources out of the prompt.
     """
+    from langchain_ollama import ChatOllama
+
     return ChatOllama(
         model=settings.chat_model,
         base_url=settings.ollama_host,

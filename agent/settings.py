@@ -2,6 +2,10 @@
 
 Environment variables are ``RAGCHAT_<NAME>`` (``RAGCHAT_K=6``), except the Ollama address,
 which uses Ollama's own ``OLLAMA_HOST``. pydantic-settings does the reading and checking.
+Values that would only fail later are refused here, in one line: an address Ollama's own
+client cannot parse (the ``ollama`` library reads ``OLLAMA_HOST`` when it is imported, so no
+module imports it before the settings are loaded), a timeout that is not a finite number of
+seconds, an answer length that leaves no room for a source, a data folder that is a file.
 "Saved" are the preferences chosen in the web page (model, temperature, k, retrieval mode,
 system prompt), kept in ``<home>/settings.json`` so they survive a restart.
 """
@@ -9,13 +13,16 @@ system prompt), kept in ``<home>/settings.json`` so they survive a restart.
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agent.formatting import room_for_answer
 from knowledge.embeddings import DEFAULT_MODELS, embedding_name
 from knowledge.errors import RagchatError
 from knowledge.index import write_atomic
@@ -47,7 +54,7 @@ class Settings(BaseSettings):
         description="Cosine from which a chunk counts as evidence; with none, and no keyword match, ragchat abstains.",
     )
     timeout: float = Field(
-        120.0, gt=0, description="Seconds to wait for Ollama to start answering (loading a model can take a while)."
+        120.0, description="Seconds to wait for Ollama to start answering (loading a model can take a while)."
     )
     verify_answers: bool = Field(False, description="Let the model check each answer against its sources.")
     memory: bool = Field(False, description="Keep threads in memory only (they end with the process).")
@@ -75,22 +82,57 @@ class Settings(BaseSettings):
     @field_validator("ollama_host")
     @classmethod
     def _normalise_host(cls, value: str) -> str:
-        # Read OLLAMA_HOST as Ollama does: a bare host gets http:// and port 11434,
-        # a full URL is used as written, and 0.0.0.0 (listen everywhere) means this machine.
-        value = value.strip().rstrip("/")
-        if not value:
-            return "http://localhost:11434"
-        if "://" not in value:
-            url = urlsplit(f"http://{value}")
-            value = f"http://{url.hostname or '127.0.0.1'}:{url.port or 11434}{url.path}"
-            if url.hostname and ":" in url.hostname:  # IPv6 literal needs its brackets back
-                value = f"http://[{url.hostname}]:{url.port or 11434}{url.path}"
-        return value.replace("://0.0.0.0", "://127.0.0.1", 1)
+        return read_ollama_host(value)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _check_timeout(cls, value: Any) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+            raise ValueError(
+                f"{str(value)!r} — give a number of seconds above 0 and at most {MAX_TIMEOUT} (default 120)"
+            )
+        return seconds
+
+    @field_validator("home", "docs_dir")
+    @classmethod
+    def _check_folder(cls, value: Path, info: ValidationInfo) -> Path:
+        hint = FOLDER_HINTS[info.field_name or ""]
+        for folder in (value, *value.parents):
+            if folder.exists():
+                if folder.is_dir():
+                    break
+                if folder == value:
+                    raise ValueError(f"{str(value)!r} is a file, not a folder — {hint}")
+                raise ValueError(f"{str(value)!r} is inside {str(folder)!r}, which is a file — {hint}")
+        return value
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be below chunk_size ({self.chunk_size})")
+            raise SettingError(
+                "chunk_overlap", f"chunk_overlap ({self.chunk_overlap}) must be below chunk_size ({self.chunk_size})"
+            )
+        # "Workable": the rules, one source of chunk_size characters and the longest allowed
+        # question must fit in num_ctx beside the answer, or every prompt would go without sources.
+        room = room_for_answer(self.num_ctx, self.chunk_size, self.system_prompt)
+        if room < MIN_NUM_PREDICT:
+            custom = bool(self.system_prompt)
+            rules, shorten = ("system prompt", ", or shorten the system prompt") if custom else ("rules", "")
+            raise SettingError(
+                "num_ctx",
+                f"{self.num_ctx:,} tokens cannot hold the {rules}, a source of chunk_size ({self.chunk_size}) "
+                f"characters and a question — raise RAGCHAT_NUM_CTX or lower RAGCHAT_CHUNK_SIZE{shorten}",
+            )
+        if self.num_predict > room:
+            raise SettingError(
+                "num_predict",
+                f"{self.num_predict:,} answer tokens leave no room for a source in num_ctx (RAGCHAT_NUM_CTX) "
+                f"{self.num_ctx:,} — use at most {room:,}, or raise RAGCHAT_NUM_CTX",
+            )
         if self.embedding_model is None:
             self.embedding_model = DEFAULT_MODELS[self.embedding_backend]
         return self
@@ -106,6 +148,69 @@ class Settings(BaseSettings):
         return self.home / "index"
 
 
+MAX_TIMEOUT = 86400
+"""A day: the longest RAGCHAT_TIMEOUT accepted (``inf`` would make a stalled Ollama hang ragchat for ever)."""
+
+MIN_NUM_PREDICT = 16
+
+FOLDER_HINTS = {
+    "home": "point RAGCHAT_HOME at a folder (it is created if missing)",
+    "docs_dir": "point RAGCHAT_DOCS_DIR at the folder of your documents",
+}
+
+HOST_HINT = "give an address such as http://127.0.0.1:11434 or 127.0.0.1:11434"
+
+
+class SettingError(ValueError):
+    """A check across settings that blames one of them by name (pydantic cannot locate model-level errors)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def read_ollama_host(value: str) -> str:
+    """Return ``OLLAMA_HOST`` as a base URL, read as Ollama reads it, or raise ``ValueError`` saying why not.
+
+    A bare host gets ``http://`` and port 11434, a full URL is used as written, and 0.0.0.0
+    (listen everywhere) means this machine. Anything Ollama's client would choke on (a port
+    that is not a number or not in 1–65535, unmatched IPv6 brackets) is refused, and so are
+    other schemes and spaces, which no server address holds.
+
+    >>> read_ollama_host("gpu-box"), read_ollama_host("[::1]:5000")
+    ('http://gpu-box:11434', 'http://[::1]:5000')
+    """
+    given = value
+    value = value.strip().rstrip("/")
+    if not value:
+        return "http://localhost:11434"
+    scheme, separator, rest = value.partition("://")
+    if not separator:
+        scheme, rest = "http", value
+    if scheme.lower() not in ("http", "https"):
+        raise ValueError(f"{given!r}: only http:// and https:// are supported — {HOST_HINT}")
+    if any(ch.isspace() for ch in rest):
+        raise ValueError(f"{given!r}: a host name cannot hold spaces — {HOST_HINT}")
+    try:
+        url = urlsplit(f"{scheme}://{rest}")
+        port = url.port
+    except ValueError as exc:
+        if "IPv6" in str(exc):
+            reason = "the brackets around an IPv6 address do not match"
+        elif "out of range" in str(exc):
+            reason = f"port {url.netloc.rpartition(':')[2]} is outside 1–65535"
+        elif "Port could not be cast" in str(exc):
+            reason = "the port is not a number"
+        else:
+            reason = "it is not a server address"
+        raise ValueError(f"{given!r}: {reason} — {HOST_HINT}") from None
+    if separator:
+        return value.replace("://0.0.0.0", "://127.0.0.1", 1)
+    host = url.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host  # an IPv6 literal needs its brackets back
+    return f"http://{host}:{port or 11434}{url.path}".replace("://0.0.0.0", "://127.0.0.1", 1)
+
+
 PREFERENCES_FILE = "settings.json"
 PREFERENCE_FIELDS = ("chat_model", "temperature", "k", "retrieval_mode", "keyword_weight", "system_prompt")
 
@@ -117,6 +222,12 @@ def load_settings(**overrides: object) -> Settings:
         RagchatError: naming the first invalid setting and what was wrong with it.
     """
     given = {k: v for k, v in overrides.items() if v is not None}
+    if "OLLAMA_HOST" in os.environ:
+        # The ollama library parses the variable itself on import, even when an argument overrides it.
+        try:
+            read_ollama_host(os.environ["OLLAMA_HOST"])
+        except ValueError as exc:
+            raise RagchatError(f"Invalid setting ollama_host (OLLAMA_HOST): {exc}.") from None
     settings = _validated(given)
     saved = {
         key: value
@@ -156,6 +267,8 @@ def _validated(values: dict[str, object]) -> Settings:
         return Settings(**values)
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        cause = error.get("ctx", {}).get("error")
+        name = getattr(cause, "name", None) or ".".join(str(part) for part in error["loc"]) or "settings"
+        message = str(cause) if error["type"] == "value_error" and cause is not None else error["msg"]
         env = "OLLAMA_HOST" if name == "ollama_host" else f"RAGCHAT_{name.upper()}"
-        raise RagchatError(f"Invalid setting {name} ({env}): {error['msg']}.") from None
+        raise RagchatError(f"Invalid setting {name} ({env}): {message}.") from None

@@ -3,7 +3,9 @@
 An upload's name comes from the browser and is not trusted: only its last path
 component is kept (no ``../``, no absolute paths, no drive letters), characters outside
 letters, digits, space and ``._-()`` become ``_``, a leading dot is dropped (hidden files
-are not indexed) and the extension must be one the knowledge base reads. A file that
+are not indexed), a long name is shortened to 120 characters and 240 UTF-8 bytes (file
+systems count bytes; whole characters only, extension kept, room left for `` (2)``), and the
+extension must be one the knowledge base reads. A file that
 already exists with the same bytes is reused; with different bytes the upload gets a
 free name (``report (2).pdf``) — nothing is overwritten.
 """
@@ -14,6 +16,7 @@ import hashlib
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from knowledge.formats import SUPPORTED_EXTENSIONS
 
 UNSAFE = re.compile(r"[^\w .()\-]+", re.UNICODE)
 MAX_NAME = 120
+MAX_NAME_BYTES = 240
+"""Most UTF-8 bytes in a saved name: file systems allow 255, and `` (99999)`` must still fit."""
 
 
 @dataclass
@@ -37,14 +42,26 @@ def safe_name(name: str) -> str:
 
     >>> safe_name("../../etc/passwd.txt"), safe_name("C:\\Users\\me\\Notes 1.md"), safe_name(".hidden.md")
     ('passwd.txt', 'Notes 1.md', 'hidden.md')
+    >>> safe_name("報告" * 100 + ".txt") == "報告" * 39 + ".txt"  # 234 bytes of whole characters, then .txt
+    True
     """
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    base = UNSAFE.sub("_", base).strip(" .")
+    # NFC first: a decomposed "é" (e + combining accent, as some systems send it) stays one letter.
+    base = UNSAFE.sub("_", unicodedata.normalize("NFC", base)).strip(" .")
     stem, dot, extension = base.rpartition(".")
     if not dot:
         stem, extension = base, ""
-    stem = stem[: MAX_NAME - len(extension) - 1].strip(" .") or "upload"
+    extension = _cut(extension, MAX_NAME // 2, MAX_NAME_BYTES // 2)
+    room = len(extension) + 1 if extension else 0
+    stem = _cut(stem, MAX_NAME - room, MAX_NAME_BYTES - len(extension.encode()) - (1 if extension else 0))
+    stem = stem.strip(" .") or "upload"
     return f"{stem}.{extension}" if extension else stem
+
+
+def _cut(text: str, characters: int, size: int) -> str:
+    """Return the longest prefix of ``text`` with at most ``characters`` characters and ``size`` UTF-8 bytes."""
+    # Decoding a byte-cut prefix with errors="ignore" drops a character cut in half, never a whole one.
+    return text[:characters].encode()[:size].decode(errors="ignore")
 
 
 def checked_name(name: str) -> str:

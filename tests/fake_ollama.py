@@ -43,7 +43,9 @@ STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have how in is it its of on or "
     "the that this to was were what when where which who whom why will with".split()
 )
-SOURCE_BLOCK = re.compile(r"<source id=\"(\d+)\"[^>]*>\n(.*?)\n</source>", re.DOTALL)
+SOURCE_BLOCK = re.compile(r"<source-(\w+) id=\"(\d+)\"[^>\n]*>\n(.*?)\n</source-\1>", re.DOTALL)
+"""A fenced source as ragchat sends it: ``<source-BOUNDARY id="n" …>``, the text, ``</source-BOUNDARY>``.
+Only the fence's format is known here, never the boundary or the wording around it."""
 NOT_FOUND = "I couldn't find this in your documents."
 
 
@@ -82,7 +84,7 @@ def reply_from_sources(body: dict[str, Any]) -> str:
     prompt = "\n".join(str(m.get("content", "")) for m in messages if m.get("role") == "system")
     question = content_words(str(messages[-1].get("content", ""))) if messages else set()
     best: tuple[int, int, str] | None = None
-    for number, text in SOURCE_BLOCK.findall(prompt):
+    for _, number, text in SOURCE_BLOCK.findall(prompt):
         lines = " ".join(line for line in text.splitlines() if not line.startswith("#"))
         for sentence in re.split(r"(?<=[.!?])\s+", lines.strip()):
             overlap = len(question & content_words(sentence))
@@ -97,7 +99,7 @@ def reply_from_sources(body: dict[str, Any]) -> str:
 class Fault:
     """One injected misbehaviour for the next request to a path."""
 
-    kind: str  # "status", "stall", "drop" or "malformed"
+    kind: str  # "status", "stall", "drop", "malformed" or "slow" (``seconds`` before each token)
     status: int = 500
     message: str = ""
     seconds: float = 0.0
@@ -385,6 +387,8 @@ def _handler_for(fake: FakeOllama) -> type[BaseHTTPRequestHandler]:
                     self.connection.shutdown(socket.SHUT_RDWR)  # cut mid-stream, no final chunk
                     self.close_connection = True
                     return
+                if self.fault and self.fault.kind == "slow":
+                    time.sleep(self.fault.seconds)
                 if self.fault and self.fault.kind == "malformed" and sent == self.fault.tokens:
                     data = b"this is not json\n"
                     self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")

@@ -116,3 +116,44 @@ def test_keyboard_interrupt_exits_130(env: Settings, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(Assistant, "threads", interrupted)
     assert main(["threads"]) == 130
     assert sys.stdout is not None
+
+
+INVISIBLE = "The thread name has no visible characters — give a name such as `--thread notes`."
+HIDDEN = (
+    "The thread name contains invisible or text-direction characters (such as U+202E) — "
+    "use letters, digits and punctuation."
+)
+
+
+@pytest.mark.parametrize("thread", ["\u200b", "\u202e\u202d", "\ufeff", "\u2066", "\u200d\u200c", "\u2060 \u00ad"])
+def test_a_thread_name_of_only_invisible_characters_is_refused(
+    env: Settings, assistant: Assistant, thread: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "--thread", thread, "Who cast the Quillmarsh bell?"]) == 1
+    assert capsys.readouterr().err == f"Error: {INVISIBLE}\n"
+
+
+@pytest.mark.parametrize(
+    ("thread", "code"),
+    [("notes\u202etxt.exe", "U+202E"), ("a\u200bb", "U+200B"), ("\u2067x\u2069", "U+2067"), ("x\u200fy", "U+200F")],
+)
+def test_a_thread_name_with_direction_or_zero_width_characters_is_refused(
+    env: Settings, assistant: Assistant, thread: str, code: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "--thread", thread, "Who cast the Quillmarsh bell?"]) == 1
+    assert capsys.readouterr().err == f"Error: {HIDDEN.replace('U+202E', code)}\n"
+
+
+@pytest.mark.parametrize("thread", ["a\u2028b", "a\u2029b", "a\x85b"])
+def test_line_and_paragraph_separators_count_as_control_characters(assistant: Assistant, thread: str) -> None:
+    with pytest.raises(RagchatError, match="^The thread name contains control characters"):
+        assistant.ask("Who cast the Quillmarsh bell?", thread)
+
+
+SCOTLAND = "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+
+
+@pytest.mark.parametrize("thread", ["👩\u200d💻 notes", "می\u200cخواهم", SCOTLAND])
+def test_joiners_inside_emoji_and_words_are_allowed(assistant: Assistant, thread: str) -> None:
+    assistant.ask("Who cast the Quillmarsh bell?", thread).run()
+    assert [t.id for t in assistant.threads()] == [thread]

@@ -77,3 +77,31 @@ def test_forget_with_delete_files_only_touches_the_documents_folder(assistant: A
     assistant.forget(["notes/market.txt", str(outside)], delete_files=True)
     assert not (assistant.settings.docs_dir / "notes" / "market.txt").exists()
     assert outside.exists()
+
+
+LONG_NAMES = ["é" * 200 + ".md", "報告" * 100 + ".txt", "a" * 10 + "語" * 100 + ".md", "\U00020000" * 100 + ".md"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (LONG_NAMES[0], "é" * 117 + ".md"),  # 117 characters (234 bytes): the character limit comes first
+        (LONG_NAMES[1], "報告" * 39 + ".txt"),  # 78 three-byte characters: 234 bytes + 4
+        (LONG_NAMES[2], "a" * 10 + "語" * 75 + ".md"),  # the byte limit falls inside a character: it goes whole
+        (LONG_NAMES[3], "\U00020000" * 59 + ".md"),  # four-byte characters
+    ],
+)
+def test_a_long_multibyte_name_is_shortened_by_bytes_keeping_whole_characters(name: str, expected: str) -> None:
+    assert safe_name(name) == expected
+    assert len(expected.encode()) <= 240  # room left for " (2)" under the 255-byte file-name limit
+
+
+@pytest.mark.parametrize("name", LONG_NAMES[:2])
+def test_a_long_multibyte_name_is_saved_renamed_and_indexed(assistant: Assistant, name: str) -> None:
+    result = assistant.upload([(name, b"# Tides\n\nHigh tide is at 06:40.\n")])
+    again = assistant.upload([(name, b"# Gulls\n\nGulls nest on the pier.\n")])
+    first, second = result.saved[0].path, again.saved[0].path
+    assert (first.is_file(), second.is_file(), again.saved[0].status) == (True, True, "renamed")
+    assert second.name == f"{first.stem} (2){first.suffix}"
+    assert assistant.search("tide", mode="keyword")[0].metadata["source"] == first.name
+    assert assistant.search("gulls", mode="keyword")[0].metadata["source"] == second.name
