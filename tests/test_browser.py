@@ -13,14 +13,17 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fake_ollama import FakeOllama
+from tests.fake_ollama import FakeOllama, Fault
+from tests.test_markup import hostile_markdown
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -49,8 +52,45 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(fake_ollama: FakeOllama, corpus: Path, tmp_path: Path) -> Iterator[str]:
-    """``streamlit run ui/app.py`` against the fake Ollama, stopped afterwards."""
+def serve(fake_ollama: FakeOllama, tmp_path: Path) -> Iterator[Callable[[Path], str]]:
+    """Start ``streamlit run ui/app.py`` over a documents folder against the fake Ollama; stopped afterwards."""
+    processes: list[subprocess.Popen[bytes]] = []
+    log = (tmp_path / "streamlit.log").open("w")
+
+    def start(docs: Path) -> str:
+        port = free_port()
+        env = {
+            **os.environ,
+            "OLLAMA_HOST": fake_ollama.url,
+            "RAGCHAT_HOME": str(tmp_path / "home"),
+            "RAGCHAT_DOCS_DIR": str(docs),
+        }
+        app = str(ROOT / "ui" / "app.py")
+        command = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address",
+                   "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+        processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()}")
+
+    try:
+        yield start
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def server(serve: Callable[[Path], str], corpus: Path, tmp_path: Path) -> str:
+    """The page over the test corpus (or the sample documents) plus a notice holding HTML and a script."""
     docs = corpus
     if SCREENSHOTS:
         docs = tmp_path / "sample"
@@ -58,34 +98,7 @@ def server(fake_ollama: FakeOllama, corpus: Path, tmp_path: Path) -> Iterator[st
     (docs / "injected.md").write_text(
         "# Harbour notice\n\nThe Quillmarsh notice board says <script>alert('pwned')</script> <b>hello</b>.\n"
     )
-    port = free_port()
-    env = {
-        **os.environ,
-        "OLLAMA_HOST": fake_ollama.url,
-        "RAGCHAT_HOME": str(tmp_path / "home"),
-        "RAGCHAT_DOCS_DIR": str(docs),
-    }
-    app = str(ROOT / "ui" / "app.py")
-    command = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port), "--server.address",
-               "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    log = (tmp_path / "streamlit.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+    return serve(docs)
 
 
 @pytest.fixture
@@ -107,6 +120,42 @@ def browser_page(tmp_path: Path) -> Iterator[object]:
         yield page
         context.close()
         assert dialogs == [], f"a script from a document ran: {dialogs}"
+
+
+class Remote:
+    """A "remote host" on 127.0.0.1 that records every request it gets (and answers each with a tiny PNG)."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        remote = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                remote.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(PNG)))
+                self.end_headers()
+                self.wfile.write(PNG)
+
+            do_POST = do_HEAD = do_GET  # noqa: N815
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
 
 
 def settle(page: object) -> None:
@@ -159,8 +208,15 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     settle(page)
     upload = tmp_path / "tide_tables.md"
     upload.write_text("# Tide tables\n\nHigh tide at Skerrowick pier is at 06:40 on Monday.\n")
-    page.locator("input[type=file]").set_input_files(str(upload))
-    page.get_by_text("tide_tables.md").first.wait_for()
+    for attempt in range(3):  # a selection made while Streamlit re-runs the view can be dropped: choose again
+        page.locator("input[type=file]").set_input_files(str(upload))
+        try:
+            page.get_by_text("tide_tables.md").first.wait_for(timeout=10_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+            settle(page)
     page.get_by_role("button", name="Upload and index").click()
     page.get_by_text("Saved tide_tables.md").wait_for(timeout=60_000)
     page.get_by_test_id("stDataFrame").wait_for()
@@ -168,3 +224,83 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     page.get_by_text(f"{files} files, ").wait_for()
     shoot(page, tmp_path, "documents.png")
     assert (tmp_path / "conversation.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def remote() -> Iterator[Remote]:
+    server = Remote()
+    yield server
+    server.close()
+
+
+def test_hostile_answers_and_sources_make_the_browser_fetch_nothing(
+    serve: Callable[[Path], str],
+    corpus: Path,
+    remote: Remote,
+    fake_ollama: FakeOllama,
+    browser_page: object,
+    tmp_path: Path,
+) -> None:
+    hostile = hostile_markdown(remote.url)
+    (corpus / "lanterns.md").write_text("# Lantern festival\n\n" + hostile)
+    url = serve(corpus)
+    page = browser_page
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.set_viewport_size({"width": 1280, "height": 3200})  # the whole answer and its sources in the screenshot
+    page.goto(url)
+    box = page.get_by_placeholder("Ask about your documents")
+    box.wait_for(timeout=60_000)
+    fake_ollama.enqueue(hostile)
+    box.fill(f"When is the Quillmarsh lantern festival? ![asked]({remote.url}/question.png)")
+    box.press("Enter")
+    page.get_by_text("Sources (").first.wait_for(timeout=60_000)
+    settle(page)
+    page.get_by_text("Sources (").first.click()
+    settle(page)
+    shoot(page, tmp_path, "hostile.png")
+    page.reload()
+    page.get_by_text("Sources (").first.wait_for(timeout=60_000)
+    page.get_by_text("Sources (").first.click()
+    settle(page)
+
+    assert remote.paths == [], f"the page fetched {len(remote.paths)} remote resources: {remote.paths}"
+    assert [r for r in requested if not r.startswith((url + "/", "data:", "blob:"))] == [], requested
+    answer = page.get_by_test_id("stChatMessage").nth(1)
+    assert answer.locator("li strong").first.inner_text() == "Lanterns"
+    assert answer.locator("li em").first.inner_text() == "dusk"
+    assert answer.locator("pre code").first.inner_text().strip() == 'print("code survives")'
+    shown = answer.inner_text()
+    assert f"inline alt (image: {remote.url}/inline.png?data=secret)" in shown
+    assert f'<img src="{remote.url}/raw-img.png" alt="raw">' in shown
+    assert answer.locator("img, picture, svg image, iframe, link, video, audio, object, embed, input").count() == 0
+
+
+def test_a_question_typed_while_an_answer_streams_leaves_the_first_marked(
+    serve: Callable[[Path], str], corpus: Path, fake_ollama: FakeOllama, browser_page: object, tmp_path: Path
+) -> None:
+    url = serve(corpus)
+    page = browser_page
+    page.goto(url)
+    box = page.get_by_placeholder("Ask about your documents")
+    box.wait_for(timeout=60_000)
+    fake_ollama.fault("/api/chat", Fault("slow", seconds=0.4))  # the first answer streams for about 6 seconds
+    fake_ollama.enqueue("Oriel Vantongeren cast the Quillmarsh bell in 1743, and it still hangs in the tower [1].")
+    box.fill("Who cast the Quillmarsh tide bell?")
+    box.press("Enter")
+    page.get_by_test_id("stChatMessage").nth(1).get_by_text("Oriel").wait_for(timeout=60_000)
+    box.fill("How heavy is the Quillmarsh bell?")  # typed while the first answer is still streaming
+    box.press("Enter")
+    page.get_by_test_id("stChatMessage").nth(3).get_by_text("Sources (").wait_for(timeout=60_000)
+    settle(page)
+    page.reload()
+    page.get_by_test_id("stChatMessage").nth(3).get_by_text("Sources (").wait_for(timeout=60_000)
+    settle(page)
+    shoot(page, tmp_path, "interrupted.png")
+    shown = [m.inner_text() for m in page.get_by_test_id("stChatMessage").all()]
+    assert len(shown) == 4, shown
+    assert shown[0].endswith("Who cast the Quillmarsh tide bell?")
+    assert "Oriel" in shown[1] and "Interrupted: the turn was stopped before it finished" in shown[1]
+    assert "in the tower [1]." not in shown[1]  # it really was cut short
+    assert shown[2].endswith("How heavy is the Quillmarsh bell?")
+    assert "612 kilograms" in shown[3] and "Interrupted" not in shown[3]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
+from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
+from tests.test_markup import ORACLE, R, active, hostile_markdown
 
 APP = str(Path(__file__).parents[1] / "ui" / "app.py")
 
@@ -42,8 +46,13 @@ def ask(page: AppTest, question: str) -> AppTest:
     return page
 
 
+def visible(markdown: str) -> str:
+    """The text a reader sees when ``markdown`` is rendered (unescaped tags would vanish, not show)."""
+    return unescape(re.sub(r"<[^>]*>", "", ORACLE.render(markdown))).strip()
+
+
 def messages(page: AppTest) -> list[tuple[str, str]]:
-    return [(m.name, (m.markdown or m.info)[0].value) for m in page.main.chat_message]
+    return [(m.name, visible((m.markdown or m.info)[0].value)) for m in page.main.chat_message]
 
 
 def thread_buttons(page: AppTest) -> list[str]:
@@ -59,7 +68,7 @@ def view(page: AppTest, name: str) -> AppTest:
 # -- chat -------------------------------------------------------------------------------------
 def test_first_start_builds_the_index_and_reports_health(page: AppTest, env: Settings) -> None:
     assert (env.index_dir / "current.json").exists()
-    assert page.sidebar.caption[0].value == ":green[●] Ollama ready · llama3\\.1:8b · nomic\\-embed\\-text"
+    assert page.sidebar.caption[0].value == ":green[●] Ollama ready · llama3\\.1\\:8b · nomic\\-embed\\-text"
 
 
 def test_question_streams_an_answer_with_highlighted_sources(page: AppTest, fake_ollama: FakeOllama) -> None:
@@ -75,6 +84,10 @@ def test_question_streams_an_answer_with_highlighted_sources(page: AppTest, fake
     assert sources.caption[0].value.startswith(
         "\\# The **Quillmarsh** **Bell** The **Quillmarsh** **tide** **bell** was **cast** by Oriel"
     )
+
+
+def test_no_python_object_is_drawn_on_the_page(page: AppTest) -> None:  # Streamlit "magic" draws bare expressions
+    assert [element.type for element in page.main if element.type == "help_info"] == []
 
 
 def test_thread_gets_its_title_and_lives_in_the_url(page: AppTest) -> None:
@@ -132,12 +145,12 @@ def test_download_offers_the_thread_as_markdown(page: AppTest) -> None:
 
 def test_markup_in_questions_is_shown_as_text(page: AppTest) -> None:
     ask(page, "<b>bold?</b> *stars* <script>alert(1)</script>")
-    assert messages(page)[0] == ("user", "\\<b\\>bold?\\</b\\> \\*stars\\* \\<script\\>alert\\(1\\)\\</script\\>")
+    assert messages(page)[0] == ("user", "<b>bold?</b> *stars* <script>alert(1)</script>")
 
 
 def test_abstention_looks_like_a_notice_not_an_answer(page: AppTest, fake_ollama: FakeOllama) -> None:
     ask(page, "What is the population of Peru?")
-    notice = page.main.chat_message[1].info[0].value
+    notice = visible(page.main.chat_message[1].info[0].value)
     assert notice.startswith("I couldn't find this in your documents. I searched for “What is the population of Peru?”")
     assert fake_ollama.calls("/api/chat") == [] and not page.main.error
 
@@ -150,6 +163,57 @@ def test_thread_scope_limits_the_search_and_is_kept(page: AppTest, fake_ollama: 
     system = fake_ollama.calls("/api/chat")[-1]["messages"][0]["content"]
     assert 'file="notes/market.txt"' in system and 'file="harbour.md"' not in system
     assert start(thread=thread).sidebar.multiselect(key=f"scope-{thread}").value == ["notes/market.txt"]
+
+
+# -- hostile text: nothing in the page can load a remote resource -----------------------------
+@pytest.fixture
+def hostile(env: Settings) -> Iterator[Settings]:
+    """A documents folder that also holds every hostile Markdown/HTML form (pointing at ``R``)."""
+    (env.docs_dir / "lanterns.md").write_text("# Lantern festival\n\n" + hostile_markdown(R))
+    yield env
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def shown_markdown(element: object) -> list[str]:
+    """Every Markdown text the page shows inside ``element`` (markdown, captions, notices, expanders)."""
+    kinds = ("markdown", "caption", "info", "warning", "error")
+    return [m.value for kind in kinds for m in getattr(element, kind)]
+
+
+def test_a_stored_hostile_answer_shows_no_image_or_html(hostile: Settings, fake_ollama: FakeOllama) -> None:
+    fake_ollama.enqueue(hostile_markdown(R))
+    page = ask(start(), "When is the Quillmarsh lantern festival?")
+    reopened = start(thread=page.query_params["thread"])  # the stored answer, as a reload renders it
+    answer = reopened.main.chat_message[1]
+    assert [active(text) for text in shown_markdown(answer)] == [[]] * len(shown_markdown(answer))
+    text = visible(answer.markdown[0].value)
+    assert f"inline alt (image: {R}/inline.png?data=secret)" in text
+    assert f'<img src="{R}/raw-img.png" alt="raw">' in text
+    assert "Lanterns are lit at dusk with tapers." in text
+
+
+def test_a_hostile_question_stays_text_in_the_abstention_and_the_title(page: AppTest) -> None:
+    question = f"![asked]({R}/question.png) <img src={R}/q.png> What is the population of Peru?"
+    ask(page, question)
+    notice = page.main.chat_message[1].info[0].value
+    searched = f"asked (image: {R}/question.png) <img src={R}/q.png> What is the population of Peru?"
+    assert active(notice) == [] and f"I searched for “{searched}”" in visible(notice)
+    [title] = [b.label for b in page.sidebar.button if b.key and b.key.startswith("thread-")]
+    assert active(title) == [] and visible(title).startswith(f"![asked]({R}/question.png)")
+
+
+def test_search_only_passages_from_a_hostile_document_are_text(
+    hostile: Settings, unreachable_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start()  # index the folder while Ollama is up
+    monkeypatch.setenv("OLLAMA_HOST", unreachable_url)
+    down = ask(start(), "Quillmarsh lantern festival inline image")
+    reply = down.main.chat_message[1]
+    assert [active(text) for text in shown_markdown(reply)] == [[]] * len(shown_markdown(reply))
+    snippets = " ".join(visible(caption.value) for caption in reply.caption)
+    assert f"## Heading ![heading alt]({R}/heading.png)" in snippets
+    assert f'<iframe src="{R}/iframe.html"></iframe>' in snippets
 
 
 # -- health and search-only mode --------------------------------------------------------------
@@ -246,3 +310,18 @@ def test_an_empty_documents_folder_says_what_to_do_and_documents_stay_reachable(
     view(page, "Documents")
     assert page.info[0].value == "Nothing is indexed yet."
     assert [b.label for b in page.main.button if b.label == "Upload and index"] == ["Upload and index"]
+
+
+def test_a_question_left_without_an_answer_is_listed_and_marked(env: Settings, fake_ollama: FakeOllama) -> None:
+    app = Assistant(env)
+    app.ensure_index()
+    fake_ollama.fail("/api/chat", 500, "out of memory")  # the turn dies before its answer is stored
+    with pytest.raises(RagchatError):
+        app.ask("Who cast the Quillmarsh tide bell?", "cut").run()
+    app.close()
+    page = start(thread="cut")
+    assert thread_buttons(page) == ["Who cast the Quillmarsh tide bell?"]
+    user, assistant = page.main.chat_message
+    assert [m.value for m in user.markdown] == ["Who cast the Quillmarsh tide bell?"]
+    assert [m.value for m in assistant.markdown] == []
+    assert [c.value for c in assistant.caption] == ["No answer: the turn was stopped before it finished"]

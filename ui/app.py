@@ -4,18 +4,21 @@ Run with ``streamlit run ui/app.py``. Layout: the sidebar holds the health line,
 chat", the saved threads (the current one's id is in the URL, so a refresh or a server
 restart returns to it) and the view switch; the main area shows the Chat, Documents or
 Settings view. Everything that is not presentation lives in ``agent`` / ``knowledge``.
-Document and user text is shown as text: markdown and HTML in it are escaped.
+Document and user text is shown as text (markdown and HTML in it escaped); answers keep their
+Markdown structure but pass through ``ui.markup.safe_markdown``, so no answer, source or title
+can make the browser load anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from typing import Any
 
 import streamlit as st
 
-from agent.assistant import Assistant, Turn, check_thread_id
+from agent.assistant import Assistant, check_thread_id
 from agent.chat_model import Health
 from agent.formatting import source_label, source_record
 from agent.settings import PREFERENCE_FIELDS, load_settings, save_preferences
@@ -23,11 +26,12 @@ from knowledge.errors import RagchatError
 from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.ingest import IngestProgress
 from knowledge.keyword import terms
+from ui.markup import drafts, escape, safe_markdown
 
 NEW_CHAT_TITLE = "New chat"
 VIEWS = ("Chat", "Documents", "Settings")
-MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 STATUS_LABELS = {
+    "waiting": "Waiting for this conversation's previous question to be answered…",
     "rewriting": "Understanding the follow-up…",
     "searching": "Searching your documents…",
     "writing": "Writing the answer…",
@@ -58,7 +62,7 @@ def health_now(assistant: Assistant) -> Health:
 # -- text helpers -----------------------------------------------------------------------------
 def inert(text: str) -> str:
     """Escape markdown so document or user text is displayed literally."""
-    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+    return escape(text)
 
 
 def highlight(text: str, query: str) -> str:
@@ -253,8 +257,11 @@ def answer(assistant: Assistant, question: str, thread_id: str) -> None:
             turn = assistant.ask(question, thread_id, on_status=lambda step: status.caption(STATUS_LABELS[step]))
             status.caption(STATUS_LABELS["searching"])
             placeholder = st.empty()
-            with placeholder.container():
-                st.write_stream(_stream(turn))
+            # Closed at once if this run is cut short (a new question, a closed tab): the turn then keeps
+            # what was shown, marked interrupted, and frees the thread for the next question.
+            with contextlib.closing(iter(turn)) as pieces:
+                for draft in drafts(pieces):  # the whole text each time: a half-received `![x](http://` is text too
+                    placeholder.markdown(safe_markdown(draft))
         except RagchatError as exc:
             status.empty()
             st.error(str(exc))
@@ -262,25 +269,23 @@ def answer(assistant: Assistant, question: str, thread_id: str) -> None:
         status.empty()
         details = {"abstained": turn.abstained, "verified": turn.verified, "query": turn.query or question}
         if turn.abstained:  # a not-found answer should not look like an answer
-            placeholder.info(turn.answer, icon=":material/search_off:")
+            placeholder.info(safe_markdown(turn.answer), icon=":material/search_off:")
         elif turn.verified is False:
             st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
         show_sources(turn.sources, details["query"])
     st.rerun()  # the sidebar lists the thread with its new title
 
 
-def _stream(turn: Turn) -> Any:
-    yield from turn
-
-
 def show_answer(text: str, details: dict[str, Any]) -> None:
     """Render a stored answer: abstentions as a notice, unsupported answers with a warning, then sources."""
     if details.get("abstained"):
-        st.info(text, icon=":material/search_off:")
+        st.info(safe_markdown(text), icon=":material/search_off:")
+    elif not text and details.get("interrupted"):  # a question whose turn was stopped before any answer
+        st.caption("No answer: " + safe_markdown(details.get("error", "the turn was stopped before it finished")))
     else:
-        st.markdown(text)
+        st.markdown(safe_markdown(text))
         if details.get("interrupted"):
-            st.caption(f"Interrupted: {inert(details.get('error', 'the connection to Ollama was lost'))}")
+            st.caption("Interrupted: " + safe_markdown(details.get("error", "the connection to Ollama was lost")))
         if details.get("verified") is False:
             st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
     show_sources(details.get("sources", []), details.get("query", ""))
@@ -441,7 +446,8 @@ def graph_dot(assistant: Assistant) -> str:
 # -- page -------------------------------------------------------------------------------------
 def main() -> None:
     """Lay out the page."""
-    st.set_page_config(page_title="ragchat", page_icon=":material/forum:")
+    # an emoji icon is drawn in the browser; a :material/…: page icon is fetched from Google's font server
+    st.set_page_config(page_title="ragchat", page_icon="💬")
     try:
         assistant = get_assistant()
     except RagchatError as exc:
@@ -462,7 +468,8 @@ def main() -> None:
         st.stop()
     thread_id = current_thread()
     health = health_now(assistant)
-    assistant.checkpointer  # noqa: B018 (opening the thread store may set a damaged file aside)
+    # opening the thread store may set a damaged file aside; assigned, as Streamlit draws a bare expression
+    _ = assistant.checkpointer
     while assistant.warnings:  # each notice is shown once
         st.warning(assistant.warnings.pop(0), icon=":material/info:")
     view = sidebar(assistant, thread_id, health)
