@@ -160,3 +160,62 @@ def test_console_script_runs_as_a_subprocess(env: Settings, fake_ollama: FakeOll
     )
     assert result.returncode == 0, result.stderr
     assert PLANTED in result.stdout
+
+
+def test_export_to_a_folder_is_one_line(
+    env: Settings, fake_ollama: FakeOllama, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["ask", "--thread", "t1", "Who cast the Quillmarsh tide bell?"], capsys)
+    code, out, err = run(["threads", "export", "t1", "-o", str(tmp_path)], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"Error: {tmp_path} is a folder — give a file name inside it, e.g. -o {tmp_path / 'thread.md'}\n"
+
+
+def test_export_into_a_missing_folder_is_one_line(
+    env: Settings, fake_ollama: FakeOllama, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["ask", "--thread", "t1", "Who cast the Quillmarsh tide bell?"], capsys)
+    target = tmp_path / "missing" / "dir" / "t1.md"
+    code, out, err = run(["threads", "export", "t1", "-o", str(target)], capsys)
+    assert (code, out) == (1, "")
+    assert err == f"Error: The folder {target.parent} does not exist — create it first, or write somewhere else.\n"
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.fixture
+def odd_names(env: Settings) -> Settings:
+    """Documents whose names hold a newline and a tab."""
+    (env.docs_dir / "two\nlines.md").write_text("# Pier\n\nThe pier lamp is lit at dusk.\n")
+    (env.docs_dir / "tab\tbed.md").write_text("# Dock\n\nThe dock crane lifts nine tonnes.\n")
+    return env
+
+
+def test_a_name_holding_a_newline_or_tab_stays_on_one_row_of_sources(
+    odd_names: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["ingest"], capsys)
+    code, out, _ = run(["sources"], capsys)
+    assert code == 0
+    rows = out.splitlines()
+    assert len(rows) == 1 + 4 + 2  # header, four files, blank line, totals
+    assert any(row.startswith("two\\nlines.md ") for row in rows)
+    assert any(row.startswith("tab\\tbed.md ") for row in rows)
+
+
+def test_a_name_holding_a_newline_stays_on_one_line_of_the_skipped_list(
+    env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (env.docs_dir / "blank\nname.txt").write_text("")
+    code, out, _ = run(["ingest"], capsys)
+    assert code == 0
+    assert out.splitlines()[1:] == ["  skipped blank\\nname.txt: empty"]
+
+
+def test_a_name_holding_a_newline_stays_on_one_line_of_search_results(
+    odd_names: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(["ingest"], capsys)
+    code, out, _ = run(["search", "pier", "lamp", "dusk"], capsys)
+    assert code == 0
+    assert out.splitlines()[1].startswith("  [1] two\\nlines.md · article 1 “Pier” (score ")
+    assert out.splitlines()[2] == "      # Pier The pier lamp is lit at dusk."

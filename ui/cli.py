@@ -1,37 +1,35 @@
-"""The ``ragchat`` command: ``ingest``, ``ask``, ``chat`` and ``graph`` over one Assistant.
+"""The ``ragchat`` command: ``ingest``, ``ask``, ``chat``, ``web`` and the rest over one Assistant.
 
 Output goes to stdout (answers, sources, summaries); progress and errors go to stderr.
 Every expected failure is one line on stderr and exit code 1; usage errors exit 2.
+
+Everything printed passes through :func:`say` (or, for a streamed answer, :class:`TerminalText`), so text
+from documents, file names, titles and questions never reaches the terminal as control sequences: running
+text loses them, names and other one-line fields show them escaped (:func:`one_line`). A file written with
+``threads export -o`` is not a terminal and keeps the thread exactly as stored.
+
+The heavy modules (the agent, LangChain, Streamlit) are imported by the commands that need them, so
+``ragchat --help`` answers at once and ``ragchat web`` hands over to Streamlit quickly.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import re
+import socket
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
-from agent.assistant import Assistant, IngestResult
-from agent.evaluation import (
-    CUTOFFS,
-    MODES,
-    abstention_summary,
-    answer_summary,
-    evaluate,
-    load_questions,
-    summarise,
-    to_json,
-)
-from agent.formatting import source_label, source_record
-from agent.nodes import MIN_COVERAGE
-from agent.settings import Settings, load_settings
-from agent.tuning import CHUNK_SIZES, KEYWORD_WEIGHTS, MIN_SCORES, OVERLAPS, Sweep, check_plan, sweep
-from knowledge.errors import RagchatError
-from knowledge.ingest import IngestProgress
+if TYPE_CHECKING:
+    from agent.assistant import Assistant, IngestResult
+    from agent.settings import Settings
+    from agent.tuning import Sweep
+    from knowledge.ingest import IngestProgress
 
 CHAT_HELP = """Type a question and press Enter. Commands:
   /thread NAME  switch to (or start) the thread NAME
@@ -44,44 +42,127 @@ CHAT_HELP = """Type a question and press Enter. Commands:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
     args = build_parser().parse_args(argv)
+    from knowledge.errors import RagchatError
+
     try:
-        settings = load_settings(
-            ollama_host=args.ollama_host,
-            chat_model=args.model,
-            embedding_backend=args.embedding_backend,
-            k=args.k,
-            retrieval_mode=args.mode,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            num_predict=args.num_predict,
-            num_ctx=args.num_ctx,
-            system_prompt=args.system_prompt,
-            verify_answers=args.verify,
-            memory=args.memory,
-            docs_dir=args.docs,
-            home=args.home,
-        )
+        from agent.settings import load_settings
+
+        settings = load_settings(**settings_overrides(args))
+        if args.command == "web":
+            return run_web(settings, args)
+        from agent.assistant import Assistant
+
         assistant = Assistant(settings)
         try:
-            return args.handler(assistant, args)
+            with INTERRUPTION:
+                return args.handler(assistant, args)
         finally:
             for warning in assistant.warnings:
-                print(f"Warning: {warning}", file=sys.stderr)
+                say(f"Warning: {one_line(warning)}", file=sys.stderr)
     except RagchatError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        say(f"Error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
+        INTERRUPTION.said = True
+        say("\nInterrupted.", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: say so in one line, keep the traceback for those who ask
         if os.environ.get("RAGCHAT_DEBUG"):
             raise
-        print(
-            f"Error: unexpected {type(exc).__name__}: {exc} — set RAGCHAT_DEBUG=1 to see the traceback.",
+        say(
+            f"Error: unexpected {type(exc).__name__}: {one_line(exc)} — set RAGCHAT_DEBUG=1 to see the traceback.",
             file=sys.stderr,
         )
         return 1
+
+
+INTERRUPT_GRACE = 1.5
+"""Seconds Ctrl-C gives the answer being written to stop before ragchat leaves anyway."""
+
+
+class Interruption:
+    """Ctrl-C while Ollama is writing: keep what was shown (marked interrupted), then leave promptly.
+
+    LangGraph runs the step that talks to Ollama in a worker thread and waits for it on the way
+    out, and a request already sent cannot be cancelled, so a plain KeyboardInterrupt would hang
+    until the model finished (or ``RAGCHAT_TIMEOUT``). The handler raises KeyboardInterrupt as
+    usual and starts a watchdog: if the process is still here after :data:`INTERRUPT_GRACE`
+    seconds, it keeps the current turn's answer so far, says "Interrupted." and exits 130.
+    A second Ctrl-C leaves at once.
+    """
+
+    def __init__(self) -> None:
+        self.turn: Any = None
+        """The turn being streamed, whose text so far is kept on the way out."""
+        self.said = False
+        self._previous: Any = None
+        self._armed = False
+
+    def __enter__(self) -> Interruption:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        import threading
+
+        if self._armed:
+            self._leave(0)
+        self._armed = True
+        threading.Thread(target=self._leave, args=(INTERRUPT_GRACE,), daemon=True).start()
+        raise KeyboardInterrupt
+
+    def _leave(self, after: float) -> None:
+        import contextlib
+        import time
+
+        time.sleep(after)
+        if self.turn is not None:
+            with contextlib.suppress(Exception):
+                self.turn.stop()
+        if not self.said:
+            sys.stderr.write("\nInterrupted.\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+
+INTERRUPTION = Interruption()
+
+
+SETTINGS_FLAGS = {
+    "ollama_host": "ollama_host",
+    "chat_model": "model",
+    "embedding_backend": "embedding_backend",
+    "k": "k",
+    "retrieval_mode": "mode",
+    "temperature": "temperature",
+    "top_k": "top_k",
+    "top_p": "top_p",
+    "num_predict": "num_predict",
+    "num_ctx": "num_ctx",
+    "system_prompt": "system_prompt",
+    "verify_answers": "verify",
+    "memory": "memory",
+    "docs_dir": "docs",
+    "home": "home",
+}
+"""Each setting the command line accepts, and the ``args`` attribute that holds it."""
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the settings given as flags (``None`` for those not given), keyed by setting name."""
+    return {name: getattr(args, flag) for name, flag in SETTINGS_FLAGS.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--thread", default="default", help="thread name (default: default)")
     chat.set_defaults(handler=run_chat)
 
+    web = commands.add_parser(
+        "web", parents=[common], help="open the web page on this machine only (http://127.0.0.1:8501)"
+    )
+    web.add_argument("--port", type=port_number, default=8501, help="port to listen on (default 8501)")
+    web.add_argument(
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this machine only); 0.0.0.0 opens the page to your "
+        "network, and anyone who can reach the port can read your documents",
+    )
+
     threads = commands.add_parser("threads", parents=[common], help="list, rename, delete or export conversations")
     actions = threads.add_subparsers(dest="action", metavar="ACTION")
     threads.set_defaults(handler=run_threads)
@@ -155,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("thread_id", metavar="ID")
     export = actions.add_parser("export", parents=[common], help="print a thread as Markdown, with sources")
     export.add_argument("thread_id", metavar="ID")
-    export.add_argument("-o", "--output", help="write to this file instead of the screen")
+    export.add_argument(
+        "-o", "--output", help="write to this file instead of the screen (unchanged: control characters kept)"
+    )
 
     evaluate = commands.add_parser(
         "eval", parents=[common], help="measure retrieval (and answers) on a JSONL file of questions"
@@ -169,20 +263,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="also try other chunk sizes, overlaps, fusion weights and abstention thresholds (needs the embedder)",
     )
     evaluate.add_argument(
-        "--chunk-sizes", type=number_list(int), default=CHUNK_SIZES, metavar="N,N…", help="sizes a sweep tries"
+        "--chunk-sizes", type=number_list(int), metavar="N,N…", help="sizes a sweep tries (default: a built-in list)"
     )
     evaluate.add_argument(
-        "--overlaps", type=number_list(int), default=OVERLAPS, metavar="N,N…", help="overlaps a sweep tries"
+        "--overlaps", type=number_list(int), metavar="N,N…", help="overlaps a sweep tries (default: a built-in list)"
     )
     evaluate.add_argument(
         "--keyword-weights",
         type=number_list(float),
-        default=KEYWORD_WEIGHTS,
         metavar="W,W…",
-        help="hybrid keyword weights a sweep tries",
+        help="hybrid keyword weights a sweep tries (default: a built-in list)",
     )
     evaluate.add_argument(
-        "--min-scores", type=number_list(float), default=MIN_SCORES, metavar="S,S…", help="thresholds a sweep tries"
+        "--min-scores",
+        type=number_list(float),
+        metavar="S,S…",
+        help="thresholds a sweep tries (default: a built-in list)",
     )
     evaluate.set_defaults(handler=run_eval)
 
@@ -196,7 +292,7 @@ def run_ingest(assistant: Assistant, args: argparse.Namespace) -> int:
     """Update (or rebuild) the index from files and folders and print a summary."""
     with ProgressBar() as bar:
         result = assistant.ingest(args.paths, progress=bar.update, rebuild=args.rebuild)
-    print(summary(result))
+    say(summary(result))
     return 0
 
 
@@ -204,28 +300,31 @@ def run_sources(assistant: Assistant, args: argparse.Namespace) -> int:
     """List indexed files with their chunks, size and when they were indexed."""
     index = assistant.load_index()
     if index is None or not index.files:
-        print("Nothing is indexed yet — run `ragchat ingest`.", file=sys.stderr)
+        say("Nothing is indexed yet — run `ragchat ingest`.", file=sys.stderr)
         return 0
     rows = [
         (r.source, str(r.chunks), human_size(r.size), r.indexed_at.replace("T", " ")[:16]) for r in index.files.values()
     ]
     print_table(("file", "chunks", "size", "indexed (UTC)"), rows)
-    print(f"\n{len(rows)} files, {index.chunk_count} chunks, embeddings {index.info.embedding}")
+    say(f"\n{len(rows)} files, {index.chunk_count} chunks, embeddings {one_line(index.info.embedding)}")
     return 0
 
 
 def run_forget(assistant: Assistant, args: argparse.Namespace) -> int:
     """Remove files from the index."""
     removed = assistant.forget(args.paths)
-    print(f"Removed {len(removed)} file{'s' if len(removed) != 1 else ''} from the index: {', '.join(removed)}")
+    names = ", ".join(one_line(name) for name in removed)
+    say(f"Removed {len(removed)} file{'s' if len(removed) != 1 else ''} from the index: {names}")
     return 0
 
 
 def run_search(assistant: Assistant, args: argparse.Namespace) -> int:
     """Print the ranked chunks for a query with scores and sources."""
+    from agent.formatting import source_record
+
     documents = assistant.search(" ".join(args.query))
     if not documents:
-        print("No passage matches.", file=sys.stderr)
+        say("No passage matches.", file=sys.stderr)
         return 0
     records = [source_record(n, doc) for n, doc in enumerate(documents, start=1)]
     print_sources(records, heading=f"Top {len(records)} ({assistant.settings.retrieval_mode} search):")
@@ -241,22 +340,25 @@ def run_ask(assistant: Assistant, args: argparse.Namespace) -> int:
     stream_answer(turn)
     print_sources(turn.sources)
     if not args.thread:
-        print(f'\n(thread {thread} — continue it with: ragchat ask --thread {thread} "…")', file=sys.stderr)
+        say(f'\n(thread {thread} — continue it with: ragchat ask --thread {thread} "…")', file=sys.stderr)
     return 0
 
 
 def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
     """Read questions from stdin until EOF or /quit; each answer streams, then its sources."""
+    from knowledge.errors import RagchatError
+
     ensure_index(assistant)
     interactive = sys.stdin.isatty()
     thread = args.thread
     if interactive:
-        print(f"ragchat — thread “{thread}”. /help for commands, Ctrl-D to leave.", file=sys.stderr)
+        say(f"ragchat — thread “{one_line(thread)}”. /help for commands, Ctrl-D to leave.", file=sys.stderr)
     failed = False
     last_sources: list[dict[str, Any]] = []
     while True:
         if interactive:
-            print(f"\n[{thread}] › ", end="", file=sys.stderr, flush=True)
+            say(f"\n[{one_line(thread)}] › ", file=sys.stderr, end="")
+            sys.stderr.flush()
         line = sys.stdin.readline()
         if not line:
             break
@@ -269,14 +371,14 @@ def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
                 break
             if command == "/thread" and rest.strip():
                 thread = rest.strip()
-                print(f"Switched to thread “{thread}”.", file=sys.stderr)
+                say(f"Switched to thread “{one_line(thread)}”.", file=sys.stderr)
             elif command == "/new":
                 thread = f"chat-{uuid.uuid4().hex[:8]}"
-                print(f"Started thread “{thread}”.", file=sys.stderr)
+                say(f"Started thread “{thread}”.", file=sys.stderr)
             elif command == "/sources":
                 print_sources(last_sources)
             else:
-                print(CHAT_HELP, file=sys.stderr)
+                say(CHAT_HELP, file=sys.stderr)
             continue
         try:
             turn = assistant.ask(text, thread)
@@ -284,7 +386,7 @@ def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
             print_sources(turn.sources)
             last_sources = turn.sources
         except RagchatError as exc:  # the thread stays usable; the next question may work
-            print(f"Error: {exc}", file=sys.stderr)
+            say(f"Error: {one_line(exc)}", file=sys.stderr)
             failed = True
     return 1 if failed else 0
 
@@ -293,33 +395,70 @@ def run_threads(assistant: Assistant, args: argparse.Namespace) -> int:
     """List threads, or rename, delete or export one."""
     if args.action == "rename":
         assistant.rename_thread(args.thread_id, " ".join(args.title))
-        print(f"Renamed thread {args.thread_id}.")
+        say(f"Renamed thread {one_line(args.thread_id)}.")
     elif args.action == "delete":
         assistant.delete_thread(args.thread_id)
-        print(f"Deleted thread {args.thread_id} and its history.")
+        say(f"Deleted thread {one_line(args.thread_id)} and its history.")
     elif args.action == "export":
         markdown = assistant.export_thread(args.thread_id)
         if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(markdown)
-            print(f"Wrote thread {args.thread_id} to {args.output}.")
+            write_file(args.output, markdown)
+            say(f"Wrote thread {one_line(args.thread_id)} to {one_line(args.output)}.")
         else:
-            print(markdown)
+            say(markdown)
     else:
         threads = assistant.threads()
         if not threads:
-            print("No threads yet — ask something with `ragchat ask` or `ragchat chat`.", file=sys.stderr)
+            say("No threads yet — ask something with `ragchat ask` or `ragchat chat`.", file=sys.stderr)
             return 0
         rows = [(t.id, t.title, str(t.messages), t.updated_at.replace("T", " ")[:16]) for t in threads]
         print_table(("id", "title", "messages", "updated (UTC)"), rows)
     return 0
 
 
+def write_file(name: str, text: str) -> None:
+    """Write ``text`` to the file ``name`` exactly as given (a file is a record, not a terminal).
+
+    Raises:
+        RagchatError: when ``name`` is a folder, its folder is missing, or the file cannot be written.
+    """
+    from knowledge.errors import RagchatError
+
+    path = Path(name)
+    if path.is_dir():
+        raise RagchatError(f"{path} is a folder — give a file name inside it, e.g. -o {path / 'thread.md'}")
+    if not path.parent.is_dir():
+        if path.parent.exists():
+            raise RagchatError(f"{path.parent} is a file, not a folder — write somewhere else.")
+        raise RagchatError(f"The folder {path.parent} does not exist — create it first, or write somewhere else.")
+    try:
+        with path.open("w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise RagchatError(f"Cannot write {path}: {exc.strerror or exc} — choose another file.") from None
+
+
 def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
     """Print retrieval recall and MRR per mode, what abstention would do, answer shares and a sweep."""
+    from tqdm import tqdm
+
+    from agent.evaluation import (
+        CUTOFFS,
+        MODES,
+        abstention_summary,
+        answer_summary,
+        evaluate,
+        load_questions,
+        summarise,
+        to_json,
+    )
+    from agent.tuning import CHUNK_SIZES, KEYWORD_WEIGHTS, MIN_SCORES, OVERLAPS, check_plan, sweep
+
     questions = load_questions(args.file)
+    chunk_sizes, overlaps = args.chunk_sizes or CHUNK_SIZES, args.overlaps or OVERLAPS
+    keyword_weights, min_scores = args.keyword_weights or KEYWORD_WEIGHTS, args.min_scores or MIN_SCORES
     if args.sweep:
-        check_plan(args.chunk_sizes, args.overlaps, args.keyword_weights, args.min_scores)
+        check_plan(chunk_sizes, overlaps, keyword_weights, min_scores)
     ensure_index(assistant)
     s = assistant.settings
     with tqdm(total=len(questions), desc="Questions", unit="q", file=sys.stderr, leave=False) as bar:
@@ -333,13 +472,13 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
     print_table(header, cells)
     skipped = [mode for mode in ("vector", "hybrid") if not any(r["mode"] == mode for r in rows)]
     if skipped:
-        print(f"({' and '.join(skipped)} skipped: the embedding model did not answer)", file=sys.stderr)
+        say(f"({' and '.join(skipped)} skipped: the embedding model did not answer)", file=sys.stderr)
     refusals = [abstention_summary(results, mode, s.min_score) for mode in MODES]
-    print(f"\nWould abstain (top {s.k}, min_score {s.min_score}, or half the question's words in a chunk):")
+    say(f"\nWould abstain (top {s.k}, min_score {s.min_score}, or half the question's words in a chunk):")
     print_table(("mode", "on answerable", "on unanswerable"), [refusal_cells(r) for r in refusals if r])
     shares = answer_summary(results)
     if shares:
-        print(
+        say(
             f"\nanswers containing an expected answer: {shares['answers_correct']:.0%} · abstained on answerable: "
             f"{shares['abstained_on_answerable']:.0%} · abstained on unanswerable: "
             f"{shares['abstained_on_unanswerable']:.0%}"
@@ -347,16 +486,16 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as f:
             f.write(to_json(results))
-        print(f"Wrote per-question results to {args.json_path}.", file=sys.stderr)
+        say(f"Wrote per-question results to {one_line(args.json_path)}.", file=sys.stderr)
     if args.sweep:
         print_sweep(
             sweep(
                 assistant,
                 questions,
-                chunk_sizes=args.chunk_sizes,
-                overlaps=args.overlaps,
-                keyword_weights=args.keyword_weights,
-                min_scores=args.min_scores,
+                chunk_sizes=chunk_sizes,
+                overlaps=overlaps,
+                keyword_weights=keyword_weights,
+                min_scores=min_scores,
                 progress=lambda label: ProgressBar(f"Building {label}").update,
                 baseline=results,
             ),
@@ -367,6 +506,7 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
 
 def print_sweep(result: Sweep, s: Settings) -> None:
     """Print the sweep's three tables; ``*`` marks the current settings."""
+    from agent.evaluation import MODES
 
     def mark(value: object, current: object) -> str:
         return f"{value}*" if value == current else str(value)
@@ -374,7 +514,7 @@ def print_sweep(result: Sweep, s: Settings) -> None:
     def triple(row: dict[str, Any]) -> str:
         return f"{row['recall@1']:.2f} / {row[f'recall@{result.k}']:.2f} / {row['mrr@10']:.2f}"
 
-    print(
+    say(
         f"\nChunk size and overlap (throwaway indexes; R@1 / R@{result.k} / MRR@10 / R@ctx over answerable questions;"
         f"\nR@ctx = recall within the context the current settings fill, {result.k} × {s.chunk_size} characters,"
         " i.e. the top 'ctx k' chunks):"
@@ -392,7 +532,7 @@ def print_sweep(result: Sweep, s: Settings) -> None:
             for (size, overlap), cell in grid.items()
         ],
     )
-    print("\nHybrid keyword weight (current index; 0 = meaning only, 1 = keywords only):")
+    say("\nHybrid keyword weight (current index; 0 = meaning only, 1 = keywords only):")
     print_table(
         ("keyword weight", "R@1", f"R@{result.k}", "R@10", "MRR@10"),
         [
@@ -406,7 +546,7 @@ def print_sweep(result: Sweep, s: Settings) -> None:
             for row in result.fusion
         ],
     )
-    print(f"\nAbstention thresholds (top {result.k}; refused = no chunk reaches either threshold):")
+    say(f"\nAbstention thresholds (top {result.k}; refused = no chunk reaches either threshold):")
     print_table(
         ("mode", "min_score", "min word share", "refused answerable", "refused unanswerable"),
         [refusal_cells(r, s) for r in result.abstention if r],
@@ -415,6 +555,8 @@ def print_sweep(result: Sweep, s: Settings) -> None:
 
 def refusal_cells(row: dict[str, Any], s: Settings | None = None) -> tuple[str, ...]:
     """Format one abstention row (with its thresholds when ``s`` is given, ``*`` marking the current ones)."""
+    from agent.nodes import MIN_COVERAGE
+
     shares = (f"{row['refused_answerable']:.0%}", f"{row['refused_unanswerable']:.0%}")
     if s is None:
         return (row["mode"], *shares)
@@ -445,21 +587,242 @@ def number_list(kind: type) -> Callable[[str], tuple[Any, ...]]:
 
 def run_graph(assistant: Assistant, args: argparse.Namespace) -> int:
     """Print the Mermaid diagram of the agent."""
-    print(assistant.mermaid())
+    say(assistant.mermaid())
     return 0
 
 
+# -- the web page -----------------------------------------------------------------------
+APP = Path(__file__).with_name("app.py")
+"""The page, found next to this file wherever ragchat is installed."""
+
+
+def run_web(settings: Settings, args: argparse.Namespace) -> int:
+    """Start the page with Streamlit, on 127.0.0.1 unless ``--address`` says otherwise, usage statistics off.
+
+    The options are given to ``streamlit run`` as flags, which override any ``.streamlit/config.toml`` and
+    ``STREAMLIT_*`` variable, so the folder it is started from changes nothing. Settings given as flags reach
+    the page as environment variables. ragchat then becomes Streamlit (``exec``): Ctrl-C and signals go
+    straight to the server and no second process waits around.
+    """
+    check_port(args.address, args.port)
+    if not is_loopback(args.address):
+        say(
+            f"Warning: the page will be open to your network on {one_line(args.address)}:{args.port} — anyone who "
+            "can reach that port can read your documents and threads.",
+            file=sys.stderr,
+        )
+    host = page_host(args.address)
+    host = f"[{host}]" if ":" in host else host
+    say(f"Starting the page at http://{one_line(host)}:{args.port} — Ctrl-C stops it.", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()  # exec replaces the process: anything still buffered would be lost
+    os.execve(sys.executable, web_command(args.address, args.port), {**os.environ, **settings_environment(args)})
+    return 0  # reached only when exec is replaced (in tests)
+
+
+def web_command(address: str, port: int) -> list[str]:
+    """Return the ``streamlit run`` command line for the page."""
+    command = [
+        sys.executable,
+        "-P",  # the page's own packages, never same-named ones in the folder it is started from
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",  # no browser opened from a server, no e-mail prompt on the first run
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+    if not is_loopback(address):
+        # Told its address, Streamlit prints it instead of asking a web service for this machine's public one.
+        command += ["--browser.serverAddress", page_host(address)]
+    return command
+
+
+def page_host(address: str) -> str:
+    """Return the host name a browser should use for a page listening on ``address``.
+
+    >>> page_host("127.0.0.1"), page_host("192.168.1.20"), page_host("0.0.0.0") == socket.gethostname()
+    ('127.0.0.1', '192.168.1.20', True)
+    """
+    try:
+        everywhere = ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        everywhere = False
+    return socket.gethostname() if everywhere else address
+
+
+def settings_environment(args: argparse.Namespace) -> dict[str, str]:
+    """Return the settings given as flags as the environment variables the page reads."""
+    return {
+        ("OLLAMA_HOST" if name == "ollama_host" else f"RAGCHAT_{name.upper()}"): (
+            "true" if value is True else str(value)
+        )
+        for name, value in settings_overrides(args).items()
+        if value is not None
+    }
+
+
+def is_loopback(address: str) -> bool:
+    """Return whether ``address`` is reachable from this machine only.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def check_port(address: str, port: int) -> None:
+    """Make sure the page can listen on ``address`` and ``port`` before handing over to Streamlit.
+
+    Raises:
+        RagchatError: when the port is taken, the address is not this machine's, or the port needs privileges.
+    """
+    import errno
+
+    from knowledge.errors import RagchatError
+
+    try:
+        family, kind, proto, _, where = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise RagchatError(
+            f"Cannot listen on {address} — give an address of this machine, such as 127.0.0.1."
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
+        try:
+            probe.bind(where)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise RagchatError(
+                    f"Port {port} on {address} is already in use — stop what is using it, or choose another with "
+                    f"`ragchat web --port {port % 65535 + 1}`."
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise RagchatError(
+                    f"Listening on port {port} needs administrator rights — choose a port above 1023."
+                ) from None
+            raise RagchatError(
+                f"Cannot listen on {address}: {exc.strerror} — give an address of this machine, such as 127.0.0.1."
+            ) from None
+
+
+def port_number(text: str) -> int:
+    """Return ``text`` as a TCP port (1–65535), for argparse."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1–65535)")
+    return port
+
+
 # -- presentation helpers ---------------------------------------------------------------
+# Text from documents, file names, titles and questions may carry sequences that retitle the terminal
+# (OSC), clear it or move the cursor (CSI), hide text with a lone carriage return, or reverse it with a
+# bidi override. 8-bit C1 controls (0x80–0x9f) do the same on terminals that honour them.
+_BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")  # all but tab and newline
+_ESCAPED = re.compile(rf"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]")  # also tab and line breaks
+_STRING = r"(?:\x1b[\]P^_X]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*"  # OSC, DCS, SOS, PM, APC: text up to BEL or ST
+_CSI = r"(?:\x1b\[|\x9b)[0-?]*[ -/]*"
+_SEQUENCE = re.compile(rf"{_STRING}(?:\x07|\x1b\\|\x9c)|{_CSI}[@-~]|\x1b[ -/]*[0-~]")
+_UNFINISHED = re.compile(rf"{_STRING}\x1b?|{_CSI}|\x1b[ -/]*")  # a sequence still missing its end
+_INTRODUCER = re.compile(r"[\x1b\x90\x98\x9b\x9d-\x9f]")
+_HELD_AT_MOST = 512  # characters of an unfinished sequence held back before giving up on it
+
+
+def clean(text: str) -> str:
+    r"""Return running text without escape sequences or control characters (tabs and newlines stay).
+
+    A carriage return becomes a newline, so the text it would have overwritten stays visible.
+
+    >>> clean("\x1b]0;pwned\x07Tide \x1b[31mred\x1b[0m at 06:40\rfake\u202e")
+    'Tide red at 06:40\nfake'
+    """
+    text = _SEQUENCE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text)
+
+
+def one_line(value: object) -> str:
+    r"""Return ``value`` as one line with every control character shown escaped, for names and table cells.
+
+    >>> print(one_line("two\nlines\t\x1b[2J\u202e.md"))
+    two\nlines\t\x1b[2J\u202e.md
+    """
+    return _ESCAPED.sub(_escape, str(value))
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    if char in named:
+        return named[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def say(text: str = "", file: IO[str] | None = None, end: str = "\n") -> None:
+    """Print ``text`` (to stdout unless ``file`` is given) as :func:`clean` leaves it: every CLI line goes here."""
+    (file or sys.stdout).write(clean(text) + end)
+
+
+class TerminalText:
+    """:func:`clean` for text that arrives in pieces: a sequence split across pieces is held until complete."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """Return what can be shown of ``piece`` now, holding back an unfinished sequence or a final carriage return."""
+        text = self._held + piece
+        cut = self._ready(text)
+        self._held = text[cut:]
+        return clean(text[:cut])
+
+    def flush(self) -> str:
+        """Return whatever is still held: the text has ended, so a sequence cut short by its end is dropped."""
+        text, self._held = self._held, ""
+        return "" if _UNFINISHED.fullmatch(text) else clean(text)
+
+    @staticmethod
+    def _ready(text: str) -> int:
+        position = 0
+        while found := _INTRODUCER.search(text, position):
+            start = found.start()
+            if _UNFINISHED.fullmatch(text, start) and len(text) - start <= _HELD_AT_MOST:
+                return start  # checked first: "\x1b]" alone is also a complete (short) sequence
+            if complete := _SEQUENCE.match(text, start):
+                position = complete.end()
+            else:
+                position = start + 1  # not a sequence: clean() drops the lone introducer
+        return len(text) - 1 if text.endswith("\r") else len(text)  # "\r\n" may be split too
+
+
 class ProgressBar:
     """A tqdm bar on stderr (chunks, rate, time left; files in the postfix) fed by ingest progress."""
 
     def __init__(self, description: str = "Embedding") -> None:
         """Create the bar lazily, on the first callback (when the totals are known)."""
         self.description = description
-        self._bar: tqdm | None = None
+        self._bar: Any = None
 
     def update(self, progress: IngestProgress) -> None:
         """Move the bar to the chunks and files done."""
+        from tqdm import tqdm
+
         if progress.chunks_total == 0:
             return  # nothing to embed: no bar
         if self._bar is None:
@@ -482,10 +845,10 @@ def ensure_index(assistant: Assistant) -> None:
     if assistant.load_index() is not None:
         return
     folder = assistant.settings.docs_dir
-    print(f"No index yet — indexing {folder} first.", file=sys.stderr)
+    say(f"No index yet — indexing {one_line(folder)} first.", file=sys.stderr)
     with ProgressBar() as bar:
         result = assistant.ingest(progress=bar.update)
-    print(summary(result), file=sys.stderr)
+    say(summary(result), file=sys.stderr)
 
 
 def summary(result: IngestResult) -> str:
@@ -503,7 +866,7 @@ def summary(result: IngestResult) -> str:
         f"{', '.join(counts)} ({report.chunks_embedded} chunks embedded). "
         f"The index holds {index.chunk_count} chunks from {len(index.files)} files."
     ]
-    lines += [f"  skipped {name}: {why}" for name, why in report.skipped]
+    lines += [f"  skipped {one_line(name)}: {one_line(why)}" for name, why in report.skipped]
     return "\n".join(lines)
 
 
@@ -522,38 +885,43 @@ def human_size(size: int) -> str:
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], out: IO[str] | None = None) -> None:
-    """Print left-aligned columns (numbers right-aligned) sized to their widest cell."""
-    out = out or sys.stdout
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    for row in (header, *rows):
+    """Print left-aligned columns (numbers right-aligned) sized to their widest cell, one line per row."""
+    table = [tuple(one_line(cell) for cell in row) for row in (header, *rows)]
+    widths = [max(len(cell) for cell in column) for column in zip(*table, strict=True)]
+    for row in table:
         cells = [
             cell.rjust(width) if cell.replace(".", "").rstrip("*").split(" ")[0].isdigit() else cell.ljust(width)
             for cell, width in zip(row, widths, strict=True)
         ]
-        out.write("  ".join(cells).rstrip() + "\n")
+        say("  ".join(cells).rstrip(), file=out)
 
 
 def stream_answer(turn: Any, out: IO[str] | None = None) -> None:
-    """Write the answer's pieces as they arrive, then a newline and any warning from the check."""
+    """Write the answer's pieces as they arrive (without control sequences), then a newline and any check warning."""
     out = out or sys.stdout
+    text = TerminalText()
+    INTERRUPTION.turn = turn
     try:
         for token in turn:
-            out.write(token)
+            out.write(text.feed(token))
             out.flush()
     finally:
-        out.write("\n")  # an error line must not start in the middle of the answer
+        INTERRUPTION.turn = None
+        out.write(text.flush() + "\n")  # an error line must not start in the middle of the answer
     if turn.verified is False:
-        out.write("\n(Check: this answer contains claims its sources do not support.)\n")
+        say("\n(Check: this answer contains claims its sources do not support.)", file=out)
 
 
 def print_sources(sources: list[dict[str, Any]], out: IO[str] | None = None, heading: str = "\nSources:") -> None:
     """List sources as ``[n] file · article n “title” (score)`` with a snippet underneath."""
+    from agent.formatting import source_label
+
     out = out or sys.stdout
     if not sources:
         return
-    out.write(heading + "\n")
+    say(heading, file=out)
     for s in sources:
-        out.write(f"  [{s['number']}] {source_label(s)}\n      {s['snippet']}\n")
+        say(f"  [{s['number']}] {one_line(source_label(s))}\n      {one_line(clean(s['snippet']))}", file=out)
     out.flush()
 
 
