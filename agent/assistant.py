@@ -7,7 +7,9 @@ It holds no presentation: no printing, no Streamlit.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
@@ -27,12 +29,23 @@ from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.chat_model import Health, check_ollama, make_chat_model
-from agent.formatting import CHARS_PER_TOKEN
+from agent.formatting import max_question_chars
 from agent.graph import build_graph
 from agent.settings import Settings, load_settings
-from agent.threads import ThreadInfo, ThreadRegistry, export_markdown, make_checkpointer, unknown_thread
+from agent.threads import (
+    NO_ANSWER,
+    ThreadInfo,
+    ThreadRegistry,
+    export_markdown,
+    make_checkpointer,
+    mark_unanswered,
+    now,
+    store_error,
+    translated,
+    unknown_thread,
+)
 from knowledge.embeddings import make_embeddings
-from knowledge.errors import EmbedderMismatch, RagchatError, explain_ollama_error
+from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, explain_ollama_error, explain_os_error
 from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
 from knowledge.ingest import Progress, SyncReport, sync
@@ -76,57 +89,99 @@ class Turn:
     question: str
     thread_id: str
     settings: Settings
+    registry: ThreadRegistry
+    """Lists the thread from the moment its question is asked, and lets one turn of it run at a time."""
     scope: list[str] | None = None
     """Only these documents are searched (``None``: all)."""
     on_status: Callable[[str], None] | None = None
-    """Called with "rewriting", "searching", "writing" or "checking" as each step starts."""
+    """Called with "waiting" (for an earlier question of the thread), "rewriting", "searching", "writing" or
+    "checking" as each step starts."""
     on_done: Callable[[Turn, dict[str, Any]], None] | None = None
     answer: str = ""
     sources: list[dict[str, Any]] = field(default_factory=list)
     query: str = ""
     abstained: bool = False
     verified: bool | None = None
+    _pieces: list[str] = field(default_factory=list, repr=False)
+    _state: dict[str, Any] = field(default_factory=dict, repr=False)
+    _kept: bool = field(default=False, repr=False)
+    _keeping: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __iter__(self) -> Iterator[str]:
-        """Stream the answer piece by piece."""
-        config = {"configurable": {"thread_id": self.thread_id}}
+        """Stream the answer piece by piece, once any earlier turn of the same thread has finished.
+
+        Raises:
+            RagchatError: if an earlier turn of the thread is still running after a long wait,
+                or the model or the thread store fails (what was already shown is kept).
+        """
+        waiting = (lambda: self.on_status("waiting")) if self.on_status else None
+        with self.registry.turn(self.thread_id, on_wait=waiting):
+            self.registry.record_question(self.thread_id, self.question)  # listed even if the turn is killed
+            yield from self._answer()
+
+    def _answer(self) -> Iterator[str]:
         inputs = {"messages": [HumanMessage(self.question)], "scope": self.scope}
-        final: dict[str, Any] = {}
-        pieces: list[str] = []
+        stream = self.graph.stream(inputs, self._config, stream_mode=["custom", "values"])
         try:
-            for mode, data in self.graph.stream(inputs, config, stream_mode=["custom", "values"]):
+            for mode, data in stream:
                 if mode == "values":
-                    final = data
+                    self._state = data
                 elif "token" in data:
-                    pieces.append(data["token"])
+                    self._pieces.append(data["token"])
                     yield data["token"]
                 elif "status" in data and self.on_status:
                     self.on_status(data["status"])
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.settings.home) from exc
         except Exception as exc:
             explained = explain_ollama_error(exc, base_url=self.settings.ollama_host, model=self.settings.chat_model)
             if explained is None:
                 raise
-            if pieces:  # keep what the user already saw, marked as cut short
-                self._keep_partial(config, "".join(pieces), final, str(explained))
+            if self._pieces:  # keep what the user already saw, marked as cut short
+                self._keep_partial(str(explained))
                 explained = RagchatError(f"{explained} The answer so far was kept, marked as interrupted.")
             elif self.on_done:  # the question itself is stored; list the thread
-                self.on_done(self, self.graph.get_state(config).values)
+                self.on_done(self, self.graph.get_state(self._config).values)
             raise explained from exc
-        answer = final["messages"][-1]
+        except BaseException:  # Ctrl-C, a closed browser tab, a page rerun: keep what was shown, marked
+            stream.close()
+            with contextlib.suppress(Exception):  # best effort: the interruption itself must go on
+                self.stop()
+            raise
+        answer = self._state["messages"][-1]
         self.answer = str(answer.content)
         self.sources = answer.additional_kwargs.get("sources", [])
         self.abstained = bool(answer.additional_kwargs.get("abstained"))
         self.verified = answer.additional_kwargs.get("verified")
-        self.query = final.get("query", "")
+        self.query = self._state.get("query", "")
         if self.on_done:
-            self.on_done(self, final)
+            self.on_done(self, self._state)
 
-    def _keep_partial(self, config: dict[str, Any], text: str, state: dict[str, Any], error: str) -> None:
-        self.answer, self.sources = text, state.get("sources", [])
-        details = {"sources": self.sources, "query": state.get("query", ""), "interrupted": True, "error": error}
-        self.graph.update_state(config, {"messages": [AIMessage(text, additional_kwargs=details)]}, as_node="generate")
-        if self.on_done:
-            self.on_done(self, self.graph.get_state(config).values)
+    def stop(self) -> None:
+        """Keep the answer streamed so far, marked interrupted (for a turn cut short: Ctrl-C, a closed page).
+
+        Safe to call from another thread while the turn is blocked waiting for Ollama, and
+        more than once: the text is kept once.
+        """
+        if self._pieces:
+            self._keep_partial(NO_ANSWER)
+
+    def _keep_partial(self, error: str) -> None:
+        with self._keeping:
+            if self._kept:
+                return
+            self._kept = True
+            text, state = "".join(self._pieces), self._state
+            self.answer, self.sources = text, state.get("sources", [])
+            details = {"sources": self.sources, "query": state.get("query", ""), "interrupted": True, "error": error}
+            message = AIMessage(text, additional_kwargs=details)
+            self.graph.update_state(self._config, {"messages": [message]}, as_node="generate")
+            if self.on_done:
+                self.on_done(self, self.graph.get_state(self._config).values)
+
+    @property
+    def _config(self) -> dict[str, Any]:
+        return {"configurable": {"thread_id": self.thread_id}}
 
     def run(self) -> str:
         """Consume the stream and return the whole answer."""
@@ -196,6 +251,16 @@ class Assistant:
                 self._registry = ThreadRegistry(self.settings.home if durable else None)
             return self._registry
 
+    def close(self) -> None:
+        """Let go of the thread database (the next use opens it again)."""
+        with self._lock:
+            if self._registry is not None:
+                self._registry.close()
+            conn = getattr(self._checkpointer, "conn", None)
+            if isinstance(conn, sqlite3.Connection):
+                conn.close()
+            self._registry = self._checkpointer = self._graph = None
+
     # -- the index -----------------------------------------------------------------
     def load_index(self) -> KnowledgeIndex | None:
         """Return the saved index, or ``None`` if nothing has been ingested yet.
@@ -238,6 +303,7 @@ class Assistant:
             if index is None:
                 info = IndexInfo(s.embedding, chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap)
                 index = KnowledgeIndex.empty(self.embeddings, info)
+            start, done = index.generation, False
             try:
                 report = sync(
                     index,
@@ -247,9 +313,12 @@ class Assistant:
                     embeddings=self.embeddings,
                     progress=progress,
                 )
-            finally:  # even a failed sync may have saved the files that completed
+                done = True
+            finally:  # even a failed sync may have saved the files that completed; but a failed
+                # save (full disk) leaves this copy ahead of the disk: the disk's is read again
+                saved = index.generation > start or (done and index.generation > 0)
                 with self._lock:  # the swap: readers see the old index or the complete new one
-                    self._index, self._graph = (index if index.generation else None), None
+                    self._index, self._graph = (index if saved else None), None
                     self._stamp = self._manifest_stamp()
             if index.chunk_count == 0:
                 skipped = "; ".join(f"{name}: {why}" for name, why in report.skipped)
@@ -337,23 +406,34 @@ class Assistant:
     def _writing(self) -> Iterator[None]:
         """Hold the right to change the index: one thread here, one process on this data folder."""
         with self._ingest_lock:
-            self.settings.home.mkdir(parents=True, exist_ok=True)
-            if self._file_lock is None:
-                self._file_lock = FileLock(self.settings.home / WRITE_LOCK)
             try:
-                with self._file_lock.acquire(timeout=WRITE_LOCK_WAIT):
-                    yield
-            except Timeout as exc:
+                self.settings.home.mkdir(parents=True, exist_ok=True)
+                if self._file_lock is None:
+                    self._file_lock = FileLock(self.settings.home / WRITE_LOCK)
+                self._file_lock.acquire(timeout=WRITE_LOCK_WAIT)
+            except Timeout as exc:  # before OSError: filelock's Timeout is a TimeoutError
                 raise RagchatError(
                     "Another ragchat is updating the index right now — try again when it has finished."
                 ) from exc
+            except OSError as exc:  # a read-only or full disk: say so, change nothing
+                fault = explain_os_error(exc, self.settings.home)
+                if fault is None:
+                    raise
+                raise fault from exc
+            try:
+                yield
+            finally:
+                self._file_lock.release()
 
     def _set_aside_if_unreadable(self) -> None:
+        # Only damage is set aside. A readable index of another model is replaced by the
+        # rebuild as usual; a disk that refuses to be read (permission) is no damage: its
+        # error is raised and nothing is renamed.
         try:
             KnowledgeIndex.load(self.settings.home, None, self.settings.embedding)
         except EmbedderMismatch:
-            return  # readable, only made by another model: the rebuild replaces it normally
-        except RagchatError:
+            return
+        except IndexDamaged:
             kept = KnowledgeIndex.set_aside(self.settings.home)
             if kept:
                 self.warnings.append(f"The unreadable index was kept as {kept.name}; a new one is being built.")
@@ -409,6 +489,7 @@ class Assistant:
             question,
             thread_id,
             self.settings,
+            self.registry,
             scope=info.scope if info else None,
             on_status=on_status,
             on_done=self._record,
@@ -420,19 +501,37 @@ class Assistant:
     @property
     def max_question_chars(self) -> int:
         """Longest question accepted: a quarter of the context window, so sources still fit."""
-        return int(self.settings.num_ctx / 4 * CHARS_PER_TOKEN)
+        return max_question_chars(self.settings.num_ctx)
 
     def history(self, thread_id: str) -> list[BaseMessage]:
-        """Return a thread's messages, oldest first (empty for a new thread)."""
-        config = {"configurable": {"thread_id": check_thread_id(thread_id)}}
-        snapshot = self.checkpointer.get_tuple(config)
+        """Return a thread's messages, oldest first (empty for a new thread).
+
+        A question whose turn was killed before its answer was stored is followed by an
+        empty answer marked ``interrupted`` (unless that turn is running right now).
+        """
+        thread_id = check_thread_id(thread_id)
+        messages = self._stored_messages(thread_id)
+        answering = bool(messages) and messages[-1].type == "human" and self.registry.answering(thread_id)
+        return mark_unanswered(messages, answering)
+
+    def _stored_messages(self, thread_id: str) -> list[BaseMessage]:
+        with translated(None if self.settings.memory else self.settings.home):
+            snapshot = self.checkpointer.get_tuple({"configurable": {"thread_id": thread_id}})
         if snapshot is None:
             return []
         return list(snapshot.checkpoint["channel_values"].get("messages", []))
 
     # -- threads ---------------------------------------------------------------------
     def threads(self) -> list[ThreadInfo]:
-        """Return every thread, most recently used first."""
+        """Return every thread, most recently used first.
+
+        A thread whose checkpoints exist without a registry entry (its first turn was killed
+        by an older ragchat before recording it) is listed again, titled by its first question.
+        """
+        for thread_id in self.registry.unlisted():
+            messages = self._stored_messages(thread_id)
+            questions = [str(m.content) for m in messages if m.type == "human"]
+            self.registry.adopt(thread_id, questions[0] if questions else thread_id, len(messages), now())
         return self.registry.list()
 
     def rename_thread(self, thread_id: str, title: str) -> None:
@@ -496,12 +595,32 @@ def no_index() -> RagchatError:
 
 
 def check_thread_id(thread_id: str) -> str:
-    """Return a usable thread id, or raise a one-line error saying what is wrong with it."""
+    r"""Return a usable thread id, or raise a one-line error saying what is wrong with it.
+
+    A thread name is shown in lists, so it must look like what it is. Refused: empty (after
+    trimming spaces), over :data:`MAX_THREAD_ID_CHARS` characters, control characters and line or
+    paragraph separators (categories Cc, Cs, Zl, Zp), a name with nothing visible in it (only
+    format characters, such as ``"\u200b"`` or ``"\u202e\u202d"``), and any other invisible format
+    character (category Cf): bidi marks, embeddings, overrides and isolates (they make a listed
+    name lie about itself), zero-width spaces, word joiners, byte-order marks, soft hyphens.
+    Allowed inside a visible name: the zero-width joiner and non-joiner U+200D/U+200C (emoji
+    sequences such as a woman technologist, Persian and Indic words need them) and the tag
+    characters U+E0020–U+E007F that spell the flags of Scotland or Wales.
+    """
     cleaned = (thread_id or "").strip()
     if not cleaned:
         raise RagchatError("The thread name is empty — give a name such as `--thread notes`.")
     if len(cleaned) > MAX_THREAD_ID_CHARS:
         raise RagchatError(f"The thread name is longer than {MAX_THREAD_ID_CHARS} characters — use a shorter one.")
-    if any(unicodedata.category(ch) == "Cc" for ch in cleaned):
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in cleaned):
         raise RagchatError("The thread name contains control characters — use letters, digits and punctuation.")
+    if all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in cleaned):
+        raise RagchatError("The thread name has no visible characters — give a name such as `--thread notes`.")
+    joiners = {"\u200c", "\u200d", *map(chr, range(0xE0020, 0xE0080))}
+    hidden = next((ch for ch in cleaned if unicodedata.category(ch) == "Cf" and ch not in joiners), None)
+    if hidden is not None:
+        raise RagchatError(
+            f"The thread name contains invisible or text-direction characters (such as U+{ord(hidden):04X}) — "
+            "use letters, digits and punctuation."
+        )
     return cleaned

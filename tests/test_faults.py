@@ -50,7 +50,9 @@ def test_failure_before_any_token_stores_the_question(assistant: Assistant, fake
     fake_ollama.fail("/api/chat", 500, "out of memory")
     with pytest.raises(RagchatError, match=r"^Ollama could not run llama3\.1:8b: out of memory \(HTTP 500\)\.$"):
         assistant.ask(QUESTION, "t").run()
-    assert [m.content for m in assistant.history("t")] == [QUESTION]
+    history = assistant.history("t")
+    assert [m.content for m in history] == [QUESTION, ""]  # the question, marked as left without an answer
+    assert history[1].additional_kwargs["interrupted"] is True
     assert assistant.threads()[0].title == QUESTION
 
 
