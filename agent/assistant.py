@@ -45,7 +45,14 @@ from agent.threads import (
     unknown_thread,
 )
 from knowledge.embeddings import make_embeddings
-from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, explain_ollama_error, explain_os_error
+from knowledge.errors import (
+    EmbedderMismatch,
+    IndexDamaged,
+    RagchatError,
+    explain_ollama_error,
+    explain_os_error,
+    write_refusal,
+)
 from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
 from knowledge.ingest import Progress, SyncReport, sync
@@ -371,15 +378,17 @@ class Assistant:
                     raise RagchatError(f"{name} is not in the index — `ragchat sources` lists what is.")
                 sources.extend(matches)
             paths = [Path(index.files[s].path) for s in sources]
+            docs = Path(os.path.abspath(self.settings.docs_dir))
+            doomed = [path for path in paths if path.is_relative_to(docs)] if delete_files else []
+            for folder in sorted({path.parent for path in doomed}):  # refuse before the index changes
+                if refusal := write_refusal(folder):
+                    raise refusal
             index.remove_sources(sources)
             index.save(self.settings.home)
             with self._lock:
                 self._index, self._graph, self._stamp = index, None, self._manifest_stamp()
-            if delete_files:
-                docs = Path(os.path.abspath(self.settings.docs_dir))
-                for path in paths:
-                    if path.is_relative_to(docs):
-                        path.unlink(missing_ok=True)
+            for path in doomed:
+                path.unlink(missing_ok=True)
             return sources
 
     def health(self) -> Health:

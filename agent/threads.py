@@ -23,7 +23,6 @@ import contextlib
 import errno
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import threading
@@ -39,7 +38,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
 
 from agent.formatting import source_label
-from knowledge.errors import RagchatError, explain_os_error
+from knowledge.errors import RagchatError, explain_os_error, write_refusal
 
 DATABASE = "threads.sqlite"
 LOCKS = "locks"
@@ -86,16 +85,11 @@ def store_error(exc: sqlite3.Error, home: Path) -> RagchatError:
     code = _code(exc)
     if code in BUSY_CODES:
         return RagchatError("ragchat's thread store is busy in another process — try again in a moment.")
-    fault = None
     if code == FULL_CODE or (code == IOERR_CODE and _free_bytes(home) < FULL_BELOW):
-        fault = OSError(errno.ENOSPC, "disk full")
-    elif _read_only(home):
-        fault = OSError(errno.EROFS, "read-only file system")
-    elif not os.access(home, os.W_OK):
-        fault = OSError(errno.EACCES, "permission denied")
-    explained = explain_os_error(fault, home) if fault else None
-    if explained:
-        return explained
+        return explain_os_error(OSError(errno.ENOSPC, "disk full"), home)
+    refusal = write_refusal(home)
+    if refusal:
+        return refusal
     if is_damaged(exc):
         return RagchatError(
             f"The thread database {home / DATABASE} is damaged ({exc}) — restart ragchat: it keeps the damaged "
@@ -129,13 +123,6 @@ def _free_bytes(folder: Path) -> int:
         return shutil.disk_usage(folder).free
     except OSError:
         return FULL_BELOW
-
-
-def _read_only(folder: Path) -> bool:
-    try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
 
 
 def connect(home: Path) -> tuple[sqlite3.Connection, str | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 from pathlib import Path
 
@@ -59,6 +60,21 @@ def explain_os_error(exc: BaseException, folder: str | Path) -> RagchatError | N
             "or use another folder, and try again."
         )
     return None
+
+
+def write_refusal(folder: str | Path) -> RagchatError | None:
+    """Return the one-line error if ``folder`` refuses writes (read-only file system, no permission), else ``None``.
+
+    Lets a caller refuse before it changes anything, rather than half-way through.
+    """
+    if os.access(folder, os.W_OK):
+        return None
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    code = errno.EROFS if read_only else errno.EACCES
+    return explain_os_error(OSError(code, os.strerror(code)), folder)
 
 
 def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> RagchatError | None:

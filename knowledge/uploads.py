@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge.errors import RagchatError
+from knowledge.errors import RagchatError, explain_os_error
 from knowledge.formats import SUPPORTED_EXTENSIONS
 
 UNSAFE = re.compile(r"[^\w .()\-]+", re.UNICODE)
@@ -80,9 +80,16 @@ def save_upload(folder: Path, name: str, data: bytes) -> SavedUpload:
     """Write ``data`` into ``folder`` under a safe, free name.
 
     Raises:
-        RagchatError: if the file type is not one ragchat reads.
+        RagchatError: if the file type is not one ragchat reads, or the disk is full or read-only.
     """
     filename = checked_name(name)
+    try:
+        return _save(folder, filename, data)
+    except OSError as exc:  # a full or read-only disk: one line; a partial file was already removed
+        raise (explain_os_error(exc, folder) or exc) from exc
+
+
+def _save(folder: Path, filename: str, data: bytes) -> SavedUpload:
     extension = Path(filename).suffix.lower()
     folder.mkdir(parents=True, exist_ok=True)
     target, status = folder / filename, "saved"

@@ -184,3 +184,36 @@ def test_unreadable_index_is_a_permission_error_and_is_not_renamed(
     finally:
         generation.chmod(0o755)
     assert main(SEARCH) == 0
+
+
+def read_only_message(folder: Path) -> str:
+    return f"{folder} is read-only — make it writable, or use another folder, and try again."
+
+
+def test_an_upload_into_a_read_only_documents_folder_is_one_line(assistant: Assistant) -> None:
+    docs = assistant.settings.docs_dir
+    before = sorted(assistant.load_index().files)
+    with read_only(docs), pytest.raises(RagchatError) as raised:
+        assistant.upload([("tides.md", b"# Tides\n\nHigh tide is at 06:40.\n")])
+    assert str(raised.value) == read_only_message(docs)
+    assert sorted(assistant.load_index().files) == before and not (docs / "tides.md").exists()
+
+
+def test_an_upload_onto_a_full_disk_is_one_line_and_leaves_no_partial_file(
+    assistant: Assistant, tmp_path: Path
+) -> None:
+    with small_disk(tmp_path / "updisk", "1m") as docs:
+        assistant.settings.docs_dir = docs
+        filler = fill(docs, leave=2048)
+        with pytest.raises(RagchatError) as raised:
+            assistant.upload([("big.md", b"# Big\n\n" + b"tide " * 4000)])
+        assert str(raised.value) == f"The disk holding {docs} is full — free space and try again."
+        assert sorted(p.name for p in docs.iterdir()) == [filler.name]
+
+
+def test_removing_documents_from_a_read_only_folder_changes_nothing(assistant: Assistant) -> None:
+    docs = assistant.settings.docs_dir
+    with read_only(docs), pytest.raises(RagchatError) as raised:
+        assistant.forget(["harbour.md"], delete_files=True)
+    assert str(raised.value) == read_only_message(docs)
+    assert "harbour.md" in Assistant(assistant.settings).load_index().files and (docs / "harbour.md").exists()

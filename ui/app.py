@@ -383,9 +383,13 @@ def documents_view(assistant: Assistant, health: Health) -> None:
     if doomed:
         st.warning("Removing deletes these files from the documents folder too, so a rescan does not add them back.")
         if st.button(f"Remove {len(doomed)} document{'s' if len(doomed) > 1 else ''}", type="primary"):
-            removed = assistant.forget(doomed, delete_files=True)
-            st.success(f"Removed {inert(', '.join(removed))}.")
-            st.rerun()
+            try:
+                removed = assistant.forget(doomed, delete_files=True)
+            except RagchatError as exc:  # e.g. a read-only folder or another ingest running: nothing changed
+                st.error(str(exc))
+            else:
+                st.success(f"Removed {inert(', '.join(removed))}.")
+                st.rerun()
 
 
 # -- settings ---------------------------------------------------------------------------------
