@@ -157,3 +157,9 @@ SCOTLAND = "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
 def test_joiners_inside_emoji_and_words_are_allowed(assistant: Assistant, thread: str) -> None:
     assistant.ask("Who cast the Quillmarsh bell?", thread).run()
     assert [t.id for t in assistant.threads()] == [thread]
+
+
+def test_a_bad_thread_name_is_refused_before_any_indexing(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--thread", "notes\u202etxt.exe", "Who cast the Quillmarsh bell?"]) == 1
+    assert capsys.readouterr().err == f"Error: {HIDDEN}\n"  # no progress bar: nothing was indexed first
+    assert not env.index_dir.exists()

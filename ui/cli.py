@@ -333,9 +333,11 @@ def run_search(assistant: Assistant, args: argparse.Namespace) -> int:
 
 def run_ask(assistant: Assistant, args: argparse.Namespace) -> int:
     """Answer one question, streaming, then list its sources."""
+    from agent.assistant import check_thread_id
+
     question = " ".join(args.question)
+    thread = check_thread_id(args.thread) if args.thread else f"ask-{uuid.uuid4().hex[:8]}"  # before any indexing
     ensure_index(assistant)
-    thread = args.thread or f"ask-{uuid.uuid4().hex[:8]}"
     turn = assistant.ask(question, thread)
     stream_answer(turn)
     print_sources(turn.sources)
@@ -346,11 +348,12 @@ def run_ask(assistant: Assistant, args: argparse.Namespace) -> int:
 
 def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
     """Read questions from stdin until EOF or /quit; each answer streams, then its sources."""
+    from agent.assistant import check_thread_id
     from knowledge.errors import RagchatError
 
+    thread = check_thread_id(args.thread)  # before any indexing
     ensure_index(assistant)
     interactive = sys.stdin.isatty()
-    thread = args.thread
     if interactive:
         say(f"ragchat — thread “{one_line(thread)}”. /help for commands, Ctrl-D to leave.", file=sys.stderr)
     failed = False
