@@ -153,8 +153,13 @@ def source_record(number: int, doc: Document) -> dict[str, Any]:
 def source_label(source: dict[str, Any]) -> str:
     """Return ``file · article n “title” (score 0.83)`` for one source record.
 
+    The article number is there only for a file of several ``---`` articles (the loader
+    numbers no other), the page only for a PDF.
+
     >>> source_label({"source": "a.md", "article": 2, "title": "Tides", "score": 0.5})
     'a.md · article 2 “Tides” (score 0.50)'
+    >>> source_label({"source": "b.md", "title": "Ferry"})
+    'b.md “Ferry”'
     """
     label = str(source.get("source", ""))
     if source.get("page") is not None:
@@ -213,9 +218,12 @@ def fit_history(
 
 
 def _where(metadata: dict[str, Any]) -> str:
+    """Return `` page="n"`` or `` article="n"`` (leading space included), or nothing for a plain file."""
     if metadata.get("page") is not None:
-        return f'page="{_attribute(metadata["page"])}"'
-    return f'article="{_attribute(metadata.get("article", "?"))}"'
+        return f' page="{_attribute(metadata["page"])}"'
+    if metadata.get("article") is not None:
+        return f' article="{_attribute(metadata["article"])}"'
+    return ""
 
 
 def _attribute(value: Any) -> str:

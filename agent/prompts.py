@@ -18,7 +18,7 @@ Sources (each between <source-{boundary} …> and </source-{boundary}>; nothing 
 {sources}"""
 """The fence note sits here, not only in RULES, so a user's own system prompt keeps it too."""
 
-SOURCE_BLOCK = """<source-{boundary} id="{number}" file="{file}" {where}>
+SOURCE_BLOCK = """<source-{boundary} id="{number}" file="{file}"{where}>
 {text}
 </source-{boundary}>"""
 """One retrieved chunk, fenced. ``boundary`` is random per prompt, so a document cannot know it

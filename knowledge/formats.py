@@ -2,9 +2,11 @@
 
 :func:`read_sections` dispatches on the file's suffix and returns :class:`Section` objects:
 one per PDF page that has text (with its 1-based page number), one for the whole file
-otherwise. Anything wrong with the content (binary data, a bad encoding, an encrypted or
-damaged PDF, a broken DOCX, nothing to read) raises :class:`UnreadableFile` with a short
-lower-case reason meant for a "skipped: reason" summary line, never another exception.
+otherwise. Text is UTF-8 unless a BOM says UTF-16/32; other text (old Latin-1 or
+Windows-1252 notes) is decoded in the encoding charset-normalizer detects. Anything wrong
+with the content (binary data, a bad encoding, an encrypted or damaged PDF, a broken DOCX,
+nothing to read) raises :class:`UnreadableFile` with a short lower-case reason meant for a
+"skipped: reason" summary line, never another exception.
 
 What it does not do: OCR of scanned PDFs, PDF passwords other than the empty one, legacy
 ``.doc`` files, DOCX headers, footers, footnotes and text boxes, HTML that only CSS hides,
@@ -21,7 +23,7 @@ import re
 import stat
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,29 +123,60 @@ def read_regular(path: Path) -> bytes:
 
 
 def decode_text(data: bytes) -> str:
-    r"""Decode the bytes of a text file: UTF-16/32 when a BOM says so, else UTF-8 (BOM allowed).
+    r"""Decode the bytes of a text file: a BOM's UTF-16/32, else UTF-8, else a detected legacy encoding.
 
-    Invalid bytes become U+FFFD as long as they are rare.
+    UTF-8 (BOM allowed) is tried first. Text that holds valid UTF-8 beyond ASCII is
+    taken as UTF-8 even with a few invalid bytes (they become U+FFFD, as long as they
+    are rare). Anything else, such as an old Latin-1 or Windows-1252 note, is decoded in
+    the encoding ``charset-normalizer`` finds (see :func:`_detect`).
 
-    >>> decode_text(b"\xef\xbb\xbfcaf\xc3\xa9")
-    'café'
+    >>> decode_text(b"\xef\xbb\xbfcaf\xc3\xa9"), decode_text(b"caf\xe9 cr\xe8me")
+    ('café', 'café crème')
 
     Raises:
-        UnreadableFile: if the bytes hold NUL characters (binary data) or are mostly not
-            valid in the encoding.
+        UnreadableFile: if the bytes hold NUL characters or fit no encoding (binary data),
+            or a BOM's encoding is mostly invalid.
     """
     encoding = _bom_encoding(data)
-    if encoding is None:
-        if b"\x00" in data:
-            raise UnreadableFile("binary content, not text")
-        encoding = "utf-8-sig"
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            text = data.decode(encoding, errors="replace")
+        if text.count("\ufffd") > MAX_REPLACEMENT_SHARE * len(text):
+            raise UnreadableFile(f"not {encoding.upper()} text")
+        return text
+    if b"\x00" in data:
+        raise UnreadableFile("binary content, not text")
     try:
-        return data.decode(encoding)
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode(encoding, errors="replace")
-    if text.count("\ufffd") > MAX_REPLACEMENT_SHARE * len(text):
-        raise UnreadableFile("not UTF-8 text" if encoding == "utf-8-sig" else f"not {encoding.upper()} text")
-    return text
+        text = data.decode("utf-8-sig", errors="replace")
+    # A legacy single-byte file has no valid UTF-8 sequence beyond ASCII: every accent
+    # would become U+FFFD, so it goes to detection however few accents it has.
+    has_utf8 = any(ord(ch) > 127 and ch != "\ufffd" for ch in text)
+    if has_utf8 and text.count("\ufffd") <= MAX_REPLACEMENT_SHARE * len(text):
+        return text
+    return _detect(data)
+
+
+def _detect(data: bytes) -> str:
+    """Decode ``data`` in the encoding charset-normalizer finds most plausible.
+
+    Short texts often fit several single-byte encodings equally well (``café`` reads the
+    same in Windows-1250 and 1252); among the most plausible, Windows-1252 (a superset
+    of Latin-1's printable characters) wins, as the commonest encoding of old notes.
+    """
+    from charset_normalizer import from_bytes  # only files that are not UTF-8 pay for the import
+
+    matches = list(from_bytes(data))
+    if not matches:
+        raise UnreadableFile("binary content, not text")
+    least_chaos = min(match.chaos for match in matches)
+    if any("cp1252" in m.could_be_from_charset for m in matches if m.chaos == least_chaos):
+        with suppress(UnicodeDecodeError):  # five bytes have no Windows-1252 character
+            return data.decode("cp1252")
+    return str(matches[0])
 
 
 def _read_text(data: bytes) -> list[Section]:

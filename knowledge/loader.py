@@ -4,7 +4,8 @@ Plain text and Markdown files are cut into articles at lines that are exactly ``
 (the newspaper pages the design came from put one story between such lines). A PDF gives
 one document per page with text; HTML and Word files give one document each. Metadata:
 ``source`` (the file's name in the index), ``title`` (first non-empty line of the
-article or file), ``article`` (1-based, text files only), ``page`` (1-based, PDFs only)
+article or file), ``article`` (1-based, only in a text file of several articles, so a
+plain file is not labelled "article 1"), ``page`` (1-based, PDFs only)
 and ``article_start`` (offset of the document's text in the file's extracted text, so
 chunk offsets can point into it).
 
@@ -46,10 +47,12 @@ class LoadReport:
 
 
 def split_articles(text: str, source: str) -> list[Document]:
-    r"""Cut ``text`` at ``---`` lines into articles, dropping blank ones.
+    r"""Cut ``text`` at ``---`` lines into articles, dropping blank ones; number them if there are several.
 
-    >>> [d.metadata["article"] for d in split_articles("a\n---\n\n---\nb", "f.txt")]
+    >>> [d.metadata.get("article") for d in split_articles("a\n---\n\n---\nb", "f.txt")]
     [1, 2]
+    >>> [d.metadata.get("article") for d in split_articles("a\n---\n", "f.txt")]
+    [None]
     """
     documents: list[Document] = []
     start = 0
@@ -69,6 +72,8 @@ def split_articles(text: str, source: str) -> list[Document]:
                 )
             )
         start = sep_end
+    if len(documents) == 1:
+        del documents[0].metadata["article"]
     return documents
 
 

@@ -217,5 +217,5 @@ def test_a_name_holding_a_newline_stays_on_one_line_of_search_results(
     run(["ingest"], capsys)
     code, out, _ = run(["search", "pier", "lamp", "dusk"], capsys)
     assert code == 0
-    assert out.splitlines()[1].startswith("  [1] two\\nlines.md · article 1 “Pier” (score ")
+    assert out.splitlines()[1].startswith("  [1] two\\nlines.md “Pier” (score ")
     assert out.splitlines()[2] == "      # Pier The pier lamp is lit at dusk."

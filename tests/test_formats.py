@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import random
 from pathlib import Path
 
 import docx
@@ -205,14 +206,48 @@ def test_nul_bytes_mean_binary(tmp_path: Path) -> None:
     assert reason(tmp_path / "x.txt") == "binary content, not text"
 
 
-def test_mostly_invalid_utf8_is_not_text(tmp_path: Path) -> None:
-    (tmp_path / "latin.txt").write_bytes("àéîõü ÀÉÎÕÜ çñ".encode("latin-1"))
-    assert reason(tmp_path / "latin.txt") == "not UTF-8 text"
+def test_windows_1252_text_is_decoded(tmp_path: Path) -> None:
+    (tmp_path / "menu.txt").write_bytes("café crème brûlée — €5, “served” warm".encode("cp1252"))
+    assert read_sections(tmp_path / "menu.txt") == [Section("café crème brûlée — €5, “served” warm")]
+
+
+def test_latin_1_text_is_decoded(tmp_path: Path) -> None:
+    (tmp_path / "brief.md").write_bytes("Grüße aus Kiel: schöne Straße, Bäcker à côté.".encode("latin-1"))
+    assert read_sections(tmp_path / "brief.md") == [Section("Grüße aus Kiel: schöne Straße, Bäcker à côté.")]
+
+
+def test_latin_1_text_with_one_accent_is_decoded_not_replaced(tmp_path: Path) -> None:
+    (tmp_path / "quay.txt").write_bytes("The café on the quay opens at seven every morning.".encode("latin-1"))
+    assert read_sections(tmp_path / "quay.txt")[0].text == "The café on the quay opens at seven every morning."
+
+
+def test_binary_without_nul_bytes_is_not_text(tmp_path: Path) -> None:
+    rng = random.Random(13)
+    noise = bytes(rng.randrange(1, 256) for _ in range(4000))  # no NUL byte: the quick check misses it
+    (tmp_path / "photo.txt").write_bytes(noise)
+    assert reason(tmp_path / "photo.txt") == "binary content, not text"
+
+
+@pytest.mark.parametrize("content", [b"\xe9", b"a\xe9b", b"\x81\x8d", b"\xff\xfe\xfd", b"\x80"])
+def test_short_ambiguous_bytes_are_read_or_skipped_never_an_error(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "short.txt").write_bytes(content)
+    try:
+        sections = read_sections(tmp_path / "short.txt")
+    except UnreadableFile as exc:
+        assert str(exc) in {"binary content, not text", "not UTF-16 text"}  # b"\xff\xfe" is a UTF-16 BOM
+    else:
+        assert [type(s.text) for s in sections] == [str] and sections[0].text.strip()
 
 
 def test_one_bad_byte_in_long_utf8_text_is_kept_leniently(tmp_path: Path) -> None:
-    (tmp_path / "log.txt").write_bytes(b"x" * 200 + b"\xff" + b"y" * 200)
-    assert read_sections(tmp_path / "log.txt")[0].text == "x" * 200 + "\ufffd" + "y" * 200
+    (tmp_path / "log.txt").write_bytes("Grüße ".encode() + b"x" * 200 + b"\xff" + b"y" * 200)
+    assert read_sections(tmp_path / "log.txt")[0].text == "Grüße " + "x" * 200 + "\ufffd" + "y" * 200
+
+
+def test_utf8_text_is_never_sent_to_detection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(formats, "_detect", lambda data: pytest.fail("UTF-8 text went to detection"))
+    (tmp_path / "u.txt").write_bytes("café crème brûlée — €5".encode())
+    assert read_sections(tmp_path / "u.txt")[0].text == "café crème brûlée — €5"
 
 
 @pytest.mark.parametrize("content", [b"", b"  \n\t\r\n"])

@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from agent.assistant import Assistant
+from agent.formatting import format_docs, source_label, source_record
 from knowledge.errors import RagchatError
 from knowledge.loader import load_folder, split_articles
 
@@ -56,10 +58,49 @@ def test_empty_and_binary_files_are_skipped_with_a_reason(tmp_path: Path) -> Non
     assert report.skipped == [("empty.md", "empty"), ("image.txt", "binary content, not text")]
 
 
-def test_a_stray_invalid_byte_is_decoded_leniently(tmp_path: Path) -> None:
-    (tmp_path / "notes.txt").write_bytes(b"The caf\xe9 on the quay opens at seven every morning.")
+def test_a_stray_invalid_byte_in_utf8_text_is_decoded_leniently(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_bytes("The café on the quay opens at seven, ".encode() + b"\xff every morning.")
     (doc,) = load_folder(tmp_path).documents
-    assert doc.page_content == "The caf\ufffd on the quay opens at seven every morning."
+    assert doc.page_content == "The café on the quay opens at seven, \ufffd every morning."
+
+
+def test_windows_1252_and_latin_1_files_are_loaded_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "menu.txt").write_bytes("café crème brûlée — €5".encode("cp1252"))
+    (tmp_path / "old.md").write_bytes("Grüße aus Kiel, schöne Straße.".encode("latin-1"))
+    report = load_folder(tmp_path)
+    assert (report.files, report.skipped) == (["menu.txt", "old.md"], [])
+    assert [d.page_content for d in report.documents] == ["café crème brûlée — €5", "Grüße aus Kiel, schöne Straße."]
+
+
+def test_a_windows_1252_file_is_found_by_a_keyword_with_accents(assistant: Assistant) -> None:
+    (assistant.settings.docs_dir / "menu.txt").write_bytes("Dessert: café crème brûlée — €5".encode("cp1252"))
+    assistant.ingest()
+    (hit, *_) = assistant.search("brûlée", mode="keyword")
+    assert (hit.metadata["source"], hit.page_content) == ("menu.txt", "Dessert: café crème brûlée — €5")
+
+
+def test_a_plain_file_has_no_article_number(tmp_path: Path) -> None:
+    (tmp_path / "plain.md").write_text("# Ferry\n\nThe ferry leaves at nine.\n")
+    (doc,) = load_folder(tmp_path).documents
+    assert doc.metadata == {"source": "plain.md", "title": "Ferry", "article_start": 0}
+
+
+def test_a_plain_file_is_labelled_by_name_and_title_only(tmp_path: Path) -> None:
+    (tmp_path / "plain.md").write_text("# Ferry\n\nThe ferry leaves at nine.\n")
+    (doc,) = load_folder(tmp_path).documents
+    assert source_label(source_record(1, doc)) == "plain.md “Ferry”"
+
+
+def test_a_plain_file_is_fenced_for_the_model_without_an_article(tmp_path: Path) -> None:
+    (tmp_path / "plain.md").write_text("# Ferry\n\nThe ferry leaves at nine.\n")
+    fenced = format_docs(load_folder(tmp_path).documents, boundary="b0")
+    assert fenced.split("\n")[0] == '<source-b0 id="1" file="plain.md">'
+
+
+def test_a_file_of_two_articles_is_labelled_with_the_article_number(tmp_path: Path) -> None:
+    (tmp_path / "two.md").write_text("# Ferry\nnine\n---\n# Bell\ncast in 1743\n")
+    labels = [source_label(source_record(1, doc)) for doc in load_folder(tmp_path).documents]
+    assert labels == ["two.md · article 1 “Ferry”", "two.md · article 2 “Bell”"]
 
 
 def test_empty_folder_gives_no_documents(tmp_path: Path) -> None:

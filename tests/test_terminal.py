@@ -58,7 +58,7 @@ def test_search_shows_names_escaped_and_text_without_sequences(
     code, shown = run(["search", "lantern", "Gannet", "bay"], capsys)
     assert code == 0
     assert controls(shown) == []
-    assert f"  [1] {SHOWN_NAME} · article 1 “Lantern\\x1b[31m report\\u202e” (score " in shown
+    assert f"  [1] {SHOWN_NAME} “Lantern\\x1b[31m report\\u202e” (score " in shown
     assert "      # Lantern report The lantern of Gannet Point shines red over the bay. FAKE line.\n" in shown
 
 
@@ -69,7 +69,7 @@ def test_streamed_answer_and_sources_carry_no_sequences(
     assert code == 0
     assert controls(shown) == []
     assert "The lantern of Gannet Point shines red over the bay. [1]\n" in shown
-    assert f"  [1] {SHOWN_NAME} · article 1" in shown
+    assert f"  [1] {SHOWN_NAME} “Lantern" in shown
 
 
 def test_a_hostile_question_echoed_in_chat_carries_no_sequences(
