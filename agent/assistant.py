@@ -268,6 +268,21 @@ class Assistant:
                 conn.close()
             self._registry = self._checkpointer = self._graph = None
 
+    def scratch(self) -> Assistant:
+        """Return an assistant over the same models and index whose threads live in memory and end with it.
+
+        For evaluation: its questions are answered by the real agent without joining the user's threads.
+        """
+        other = Assistant(
+            self.settings.model_copy(update={"memory": True}),
+            llm=self.llm,
+            embeddings=self.embeddings,
+            checkpointer=MemorySaver(),
+        )
+        with self._lock:  # the index already loaded, not a second copy of its vectors
+            other._index, other._stamp = self._index, self._stamp
+        return other
+
     # -- the index -----------------------------------------------------------------
     def load_index(self) -> KnowledgeIndex | None:
         """Return the saved index, or ``None`` if nothing has been ingested yet.

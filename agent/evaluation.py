@@ -132,11 +132,14 @@ def evaluate(
 ) -> list[QuestionResult]:
     """Run every question through retrieval in each mode (and the full agent with ``answers``).
 
-    ``on_question`` is called after each question (for a progress bar).
+    Answers are written in threads kept in memory (:meth:`~agent.assistant.Assistant.scratch`),
+    so the user's thread list is left as it was. ``on_question`` is called after each question
+    (for a progress bar).
     """
     index = assistant.require_index()
     s = assistant.settings
     rewriter = deterministic(assistant.llm)
+    answering = assistant.scratch() if answers else None
     histories: dict[str, list[BaseMessage]] = {}
     results = []
     for item in questions:
@@ -145,9 +148,9 @@ def evaluate(
         query = state.get("query") or item.question
         result = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers))
         result.ranks, result.evidence = measure(index, item, query, k=s.k, keyword_weight=s.keyword_weight)
-        if answers:
+        if answering is not None:
             thread = f"eval-{item.conversation or item.id}"
-            turn = assistant.ask(item.question, thread)
+            turn = answering.ask(item.question, thread)
             result.answer = turn.run()
             result.abstained = turn.abstained
             result.answer_correct = contains_answer(result.answer, item.answers) if item.answers else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.assistant import Assistant
 from agent.settings import Settings
 from tests.conftest import PLANTED
 from tests.fake_ollama import FakeOllama
@@ -132,6 +134,38 @@ def test_chat_keeps_going_after_a_failed_turn(
     assert out.count("Sources:") == 1  # the second turn answered
 
 
+def test_sources_before_any_question_says_to_ask_first(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("/sources\n"))
+    code, out, err = run(["chat"], capsys)
+    assert (code, out) == (0, "")
+    assert err.splitlines()[-1] == "No answer yet — ask a question first."
+
+
+def test_sources_after_a_not_found_answer_says_why_there_are_none(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = "Who cast the Quillmarsh bell?\nWhat is the population of Peru?\n/sources\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    code, out, err = run(["chat"], capsys)
+    assert code == 0
+    assert out.count("Sources:") == 1 and out.splitlines()[-1].startswith("I couldn't find this in your documents.")
+    assert err.splitlines()[-1] == "No sources: the last answer found nothing relevant in your documents."
+
+
+def test_sources_after_a_failed_turn_does_not_show_the_answer_before(
+    env: Settings, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_ollama.fail("/api/chat", 500, "model runner crashed", after=1)
+    script = "Who cast the Quillmarsh bell?\n/thread other\nthe Saturday market?\n/sources\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    code, out, err = run(["chat"], capsys)
+    assert code == 1
+    assert out.count("Sources:") == 1
+    assert err.splitlines()[-1] == "No sources: the last question failed (the error is above)."
+
+
 def test_graph_prints_mermaid_without_ollama(
     unreachable_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -219,3 +253,70 @@ def test_a_name_holding_a_newline_stays_on_one_line_of_search_results(
     assert code == 0
     assert out.splitlines()[1].startswith("  [1] two\\nlines.md “Pier” (score ")
     assert out.splitlines()[2] == "      # Pier The pier lamp is lit at dusk."
+
+
+LONG_ANSWER = "".join(f"Line {n}: the pier lamp is lit at dusk [1].\n" for n in range(1, 301))
+LAMP = "When is the pier lamp lit at dusk by the keeper?"
+
+
+@pytest.fixture
+def lamps(env: Settings) -> Assistant:
+    """An index of 80 files: more than a pipe holds in `sources`, and 50 search results."""
+    for n in range(1, 81):
+        name = f"lamp-keepers-log-{n:03}-from-the-old-harbour-office.md"
+        (env.docs_dir / name).write_text(f"# Lamp {n}\n\nThe pier lamp number {n} is lit at dusk by the keeper.\n")
+    assistant = Assistant(env)
+    assistant.ensure_index()
+    return assistant
+
+
+def first_line_then_close(argv: list[str], settings: Settings) -> tuple[str, str, int]:
+    """Run ragchat with stdout into a small pipe whose reader leaves after one line, like ``| head -1``."""
+    reader, writer = os.pipe()
+    fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, 4096)  # the smallest pipe: every command below writes more than this
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", *argv],
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "OLLAMA_HOST": settings.ollama_host},
+        cwd=Path(__file__).parents[1],
+    )
+    os.close(writer)
+    line = b""
+    while not line.endswith(b"\n") and (byte := os.read(reader, 1)):
+        line += byte
+    os.close(reader)
+    _, err = process.communicate(timeout=120)
+    return line.decode(), err.decode(), process.returncode
+
+
+@pytest.mark.parametrize(
+    ("argv", "first"),
+    [
+        (["search", "pier", "lamp", "--k", "50", "--mode", "keyword"], "Top 50 (keyword search):"),
+        (["sources"], "file chunks size indexed (UTC)"),
+        (["ask", "--thread", "long", LAMP], "Line 1: the pier lamp is lit at dusk [1]."),
+    ],
+    ids=["search", "sources", "ask"],
+)
+def test_output_cut_short_by_the_reader_ends_quietly(
+    lamps: Assistant, fake_ollama: FakeOllama, argv: list[str], first: str
+) -> None:
+    fake_ollama.enqueue(LONG_ANSWER)
+    line, err, code = first_line_then_close(argv, lamps.settings)
+    assert " ".join(line.split()) == first
+    assert err == ""
+    assert code == 0  # as ripgrep: the reader took what it wanted
+
+
+def test_threads_and_an_export_cut_short_end_quietly(lamps: Assistant, fake_ollama: FakeOllama) -> None:
+    for n in range(30):  # long names: 30 rows are more than a pipe holds
+        lamps.ask(LAMP, f"lamp-{n:02}-" + "keeper" * 20).run()
+    fake_ollama.enqueue(LONG_ANSWER)
+    lamps.ask(LAMP, "long").run()
+    for argv, first in (
+        (["threads"], "id title messages updated (UTC)"),
+        (["threads", "export", "long"], f"# {LAMP}"),
+    ):
+        line, err, code = first_line_then_close(argv, lamps.settings)
+        assert (" ".join(line.split()), err, code) == (first, "", 0)

@@ -86,6 +86,21 @@ def test_cli_prints_the_table_and_writes_json(
     assert [r["id"] for r in json.loads(out.read_text())] == ["bell", "wrongfile", "none", "c1", "c2"]
 
 
+def test_answering_questions_leaves_the_users_threads_alone(
+    env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ask", "--thread", "mine", "Who cast the Quillmarsh tide bell?"]) == 0
+    capsys.readouterr()
+    before = [(t.id, t.title, t.messages) for t in Assistant(env).threads()]
+    assert main(["eval", str(write(tmp_path, LINES)), "--answers"]) == 0
+    assert "answers containing an expected answer" in capsys.readouterr().out
+    assert [(t.id, t.title, t.messages) for t in Assistant(env).threads()] == before == [
+        ("mine", "Who cast the Quillmarsh tide bell?", 2)
+    ]
+    assert main(["threads"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["id", "mine"]
+
+
 def test_keyword_evaluation_works_with_ollama_down(
     env: Settings,
     tmp_path: Path,

@@ -66,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         INTERRUPTION.said = True
         say("\nInterrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return output_closed()
     except Exception as exc:  # a bug: say so in one line, keep the traceback for those who ask
         if os.environ.get("RAGCHAT_DEBUG"):
             raise
@@ -74,6 +76,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def output_closed() -> int:
+    """Leave quietly, with exit code 0, because whatever read the output has stopped (``… | head -1``).
+
+    Python ignores SIGPIPE and raises BrokenPipeError instead. ``cat`` or ``grep`` are killed by SIGPIPE
+    (exit 141); ripgrep, ruff and gzip leave with 0, and so does ragchat: the reader took what it wanted,
+    and a script running with ``set -o pipefail`` does not fail over ``| head``. (Python itself leaves
+    with 0, and no error, when a single large write is cut short, so 0 is what every command gives.)
+    stdout is pointed at /dev/null so the interpreter's last flush of what is still buffered does not
+    raise again on the way out.
+    """
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 INTERRUPT_GRACE = 1.5
@@ -358,6 +374,7 @@ def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
         say(f"ragchat — thread “{one_line(thread)}”. /help for commands, Ctrl-D to leave.", file=sys.stderr)
     failed = False
     last_sources: list[dict[str, Any]] = []
+    no_sources = "No answer yet — ask a question first."  # what /sources says while last_sources is empty
     while True:
         if interactive:
             say(f"\n[{one_line(thread)}] › ", file=sys.stderr, end="")
@@ -379,15 +396,24 @@ def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
                 thread = f"chat-{uuid.uuid4().hex[:8]}"
                 say(f"Started thread “{thread}”.", file=sys.stderr)
             elif command == "/sources":
-                print_sources(last_sources)
+                if last_sources:
+                    print_sources(last_sources)
+                else:
+                    say(no_sources, file=sys.stderr)
             else:
                 say(CHAT_HELP, file=sys.stderr)
             continue
         try:
+            last_sources, no_sources = [], "No sources: the last question failed (the error is above)."
             turn = assistant.ask(text, thread)
             stream_answer(turn)
             print_sources(turn.sources)
             last_sources = turn.sources
+            no_sources = (
+                "No sources: the last answer found nothing relevant in your documents."
+                if turn.abstained
+                else "No sources: the last answer did not rest on your documents."
+            )
         except RagchatError as exc:  # the thread stays usable; the next question may work
             say(f"Error: {one_line(exc)}", file=sys.stderr)
             failed = True
