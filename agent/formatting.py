@@ -131,8 +131,14 @@ def system_prompt(documents: list[Document], rules: str | None = None, boundary:
     One boundary serves the rules, the note above the sources and every fence of this prompt.
     """
     boundary = boundary or new_boundary()
-    rules = rules if rules is not None else RULES.format(not_found=NOT_FOUND_ANSWER, boundary=boundary)
+    # A user's rules may name the fence as ``{boundary}`` (the page shows the default rules that way).
+    rules = default_rules(boundary) if rules is None else rules.replace("{boundary}", boundary)
     return SYSTEM_PROMPT.format(rules=rules, boundary=boundary, sources=format_docs(documents, boundary))
+
+
+def default_rules(boundary: str = "{boundary}") -> str:
+    """Return ragchat's answering rules with the fence ``boundary`` filled in (or left as ``{boundary}``)."""
+    return RULES.format(not_found=NOT_FOUND_ANSWER, boundary=boundary)
 
 
 def source_record(number: int, doc: Document) -> dict[str, Any]:

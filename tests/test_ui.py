@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
 from knowledge.errors import RagchatError
-from tests.fake_ollama import FakeOllama
+from tests.fake_ollama import FakeOllama, Fault
 from tests.test_markup import ORACLE, R, active, hostile_markdown
 
 APP = str(Path(__file__).parents[1] / "ui" / "app.py")
@@ -155,6 +155,23 @@ def test_abstention_looks_like_a_notice_not_an_answer(page: AppTest, fake_ollama
     assert fake_ollama.calls("/api/chat") == [] and not page.main.error
 
 
+PERU_NOTICE = (
+    "I couldn't find this in your documents. I searched for “What is the population of Peru?” and no passage was "
+    "close enough to answer it. Try other words, or check the Documents view for what is indexed."
+)
+
+
+def test_abstention_points_to_the_documents_view_not_a_command(page: AppTest) -> None:
+    ask(page, "What is the population of Peru?")
+    assert [visible(i.value) for i in page.main.chat_message[1].info] == [PERU_NOTICE]
+
+
+def test_a_reloaded_abstention_points_to_the_documents_view(page: AppTest) -> None:
+    ask(page, "What is the population of Peru?")
+    reopened = start(thread=page.query_params["thread"])
+    assert [visible(i.value) for i in reopened.main.chat_message[1].info] == [PERU_NOTICE]
+
+
 def test_thread_scope_limits_the_search_and_is_kept(page: AppTest, fake_ollama: FakeOllama) -> None:
     ask(page, "Who cast the Quillmarsh tide bell?")
     thread = page.query_params["thread"]
@@ -291,6 +308,45 @@ def test_settings_offer_ollamas_models_and_survive_a_restart(
     assert call["messages"][0]["content"].startswith("Answer in French.")
 
 
+def save_settings(page: AppTest) -> AppTest:
+    [save] = [b for b in page.main.button if b.label == "Save settings"]
+    save.click().run()
+    assert not page.exception, page.exception
+    return page
+
+
+def test_saving_settings_says_so(page: AppTest) -> None:
+    save_settings(view(page, "Settings"))
+    assert [s.value for s in page.main.success] == ["Settings saved. They apply from the next question."]
+
+
+def test_the_system_prompt_box_shows_the_rules_the_model_gets(page: AppTest, fake_ollama: FakeOllama) -> None:
+    shown = view(page, "Settings").text_area[0].value
+    assert shown.startswith("You are ragchat, an assistant that answers questions using only the user's own documents.")
+    view(page, "Chat")
+    ask(page, "Who cast the Quillmarsh tide bell?")
+    prompt = fake_ollama.calls("/api/chat")[-1]["messages"][0]["content"]
+    [boundary] = set(re.findall(r"<source-([0-9a-f]{16})", prompt))
+    assert prompt.startswith(shown.replace("{boundary}", boundary) + "\n\nSources (")
+
+
+def test_saving_the_rules_as_shown_keeps_ragchats_rules(page: AppTest, env: Settings) -> None:
+    settings = view(page, "Settings")
+    settings.number_input[0].set_value(6)
+    save_settings(settings)
+    saved = json.loads((env.home / "settings.json").read_text())
+    assert (saved["k"], saved["system_prompt"]) == (6, None)
+
+
+def test_edited_rules_are_saved_as_the_system_prompt(page: AppTest, env: Settings) -> None:
+    settings = view(page, "Settings")
+    rules = settings.text_area[0].value
+    settings.text_area[0].set_value(rules + "\n6. Answer in French.")
+    save_settings(settings)
+    assert json.loads((env.home / "settings.json").read_text())["system_prompt"] == rules + "\n6. Answer in French."
+    assert view(start(), "Settings").text_area[0].value == rules + "\n6. Answer in French."
+
+
 def test_settings_show_the_agents_graph(page: AppTest) -> None:
     view(page, "Settings")
     dot = page.get("graphviz_chart")[0].proto.spec
@@ -325,3 +381,39 @@ def test_a_question_left_without_an_answer_is_listed_and_marked(env: Settings, f
     assert [m.value for m in user.markdown] == ["Who cast the Quillmarsh tide bell?"]
     assert [m.value for m in assistant.markdown] == []
     assert [c.value for c in assistant.caption] == ["No answer: the turn was stopped before it finished"]
+
+
+def lost_connection(url: str) -> str:
+    """The note, as Markdown, for an answer whose connection to the fake Ollama at ``url`` dropped."""
+    return (
+        f"Lost the connection to Ollama at `{url}` \\(RemoteProtocolError\\) — check that `ollama serve` is still "
+        "running and try again\\."
+    )
+
+
+def drop_mid_answer(page: AppTest, fake_ollama: FakeOllama) -> AppTest:
+    fake_ollama.enqueue("The bell was cast by Oriel Vantongeren in 1743 [1].")
+    fake_ollama.fault("/api/chat", Fault("drop", tokens=2))
+    return ask(page, "Who cast the Quillmarsh tide bell?")
+
+
+def test_a_reloaded_interrupted_answer_has_a_readable_note(page: AppTest, fake_ollama: FakeOllama) -> None:
+    drop_mid_answer(page, fake_ollama)
+    reopened = start(thread=page.query_params["thread"])  # a fresh page at the thread's URL
+    answer = reopened.main.chat_message[1]
+    shown = [(e.type, e.value) for e in answer.children.values() if e.type != "expander"]
+    note = "Interrupted: " + lost_connection(fake_ollama.url)
+    assert shown == [("markdown", "The bell"), ("caption", note)]
+    assert visible(note) == (
+        f"Interrupted: Lost the connection to Ollama at {fake_ollama.url} (RemoteProtocolError) — check that "
+        "ollama serve is still running and try again."
+    )
+    assert re.findall(r"<[a-z]+", ORACLE.render(note)) == ["<p", "<code", "<code"]  # no link, no other markup
+
+
+def test_a_dropped_answer_shows_all_it_kept_and_the_same_note(page: AppTest, fake_ollama: FakeOllama) -> None:
+    drop_mid_answer(page, fake_ollama)
+    answer = page.main.chat_message[1]
+    shown = [(e.type, e.value) for e in answer.children.values() if e.type not in ("empty", "expander")]
+    kept = " The answer so far was kept, marked as interrupted\\."
+    assert shown == [("markdown", "The bell"), ("error", lost_connection(fake_ollama.url) + kept)]

@@ -20,7 +20,8 @@ import streamlit as st
 
 from agent.assistant import Assistant, check_thread_id
 from agent.chat_model import Health
-from agent.formatting import source_label, source_record
+from agent.formatting import default_rules, source_label, source_record
+from agent.prompts import ABSTAIN_ANSWER
 from agent.settings import PREFERENCE_FIELDS, load_settings, save_preferences
 from knowledge.errors import RagchatError
 from knowledge.formats import SUPPORTED_EXTENSIONS
@@ -38,6 +39,13 @@ STATUS_LABELS = {
     "checking": "Checking the answer against its sources…",
 }
 UNSUPPORTED_NOTE = "The check found claims in this answer that its sources do not support."
+# The not-found notice ends with a hint for the terminal; the page points to its own Documents view instead.
+CLI_HINT = ABSTAIN_ANSWER.rsplit(". ", 1)[-1]
+PAGE_HINT = "Try other words, or check the Documents view for what is indexed."
+# The rules as the agent formats them; {boundary} stays, as each question's fence gets its own random name.
+DEFAULT_RULES = default_rules()
+SAVED_NOTE = "Settings saved. They apply from the next question."
+ADDRESS = re.compile(r"https?://[^\s`<>]+?(?=[.,;:)]*(?:\s|$))")
 
 
 # -- shared objects ---------------------------------------------------------------------------
@@ -73,6 +81,22 @@ def highlight(text: str, query: str) -> str:
         f"**{inert(piece)}**" if piece and piece[0].isalnum() and terms(piece) & wanted else inert(piece)
         for piece in pieces
     )
+
+
+def message_markdown(text: str) -> str:
+    """Return a one-line message (commands in backticks) as Markdown: commands and addresses as code, the rest text.
+
+    An address becomes code rather than a link: it names a server (Ollama) that may be down.
+    """
+    pieces = re.split(r"(`[^`]*`)", text)  # odd pieces are already code
+    return safe_markdown("".join(p if n % 2 else ADDRESS.sub(r"`\g<0>`", p) for n, p in enumerate(pieces)))
+
+
+def notice_markdown(text: str) -> str:
+    """Return a not-found notice as Markdown, its closing hint pointing to the Documents view."""
+    if text.endswith(CLI_HINT):
+        text = text.removesuffix(CLI_HINT) + PAGE_HINT
+    return safe_markdown(text)
 
 
 # -- threads ----------------------------------------------------------------------------------
@@ -252,11 +276,11 @@ def answer(assistant: Assistant, question: str, thread_id: str) -> None:
     with st.chat_message("user"):
         st.markdown(inert(question))
     with st.chat_message("assistant"):
-        status = st.empty()
+        status, placeholder = st.empty(), st.empty()
+        turn = None
         try:
             turn = assistant.ask(question, thread_id, on_status=lambda step: status.caption(STATUS_LABELS[step]))
             status.caption(STATUS_LABELS["searching"])
-            placeholder = st.empty()
             # Closed at once if this run is cut short (a new question, a closed tab): the turn then keeps
             # what was shown, marked interrupted, and frees the thread for the next question.
             with contextlib.closing(iter(turn)) as pieces:
@@ -264,12 +288,14 @@ def answer(assistant: Assistant, question: str, thread_id: str) -> None:
                     placeholder.markdown(safe_markdown(draft))
         except RagchatError as exc:
             status.empty()
-            st.error(str(exc))
+            if turn is not None and turn.answer:  # show all that was kept, not only the last draft drawn
+                placeholder.markdown(safe_markdown(turn.answer))
+            st.error(message_markdown(str(exc)))
             return
         status.empty()
         details = {"abstained": turn.abstained, "verified": turn.verified, "query": turn.query or question}
         if turn.abstained:  # a not-found answer should not look like an answer
-            placeholder.info(safe_markdown(turn.answer), icon=":material/search_off:")
+            placeholder.info(notice_markdown(turn.answer), icon=":material/search_off:")
         elif turn.verified is False:
             st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
         show_sources(turn.sources, details["query"])
@@ -279,13 +305,13 @@ def answer(assistant: Assistant, question: str, thread_id: str) -> None:
 def show_answer(text: str, details: dict[str, Any]) -> None:
     """Render a stored answer: abstentions as a notice, unsupported answers with a warning, then sources."""
     if details.get("abstained"):
-        st.info(safe_markdown(text), icon=":material/search_off:")
+        st.info(notice_markdown(text), icon=":material/search_off:")
     elif not text and details.get("interrupted"):  # a question whose turn was stopped before any answer
-        st.caption("No answer: " + safe_markdown(details.get("error", "the turn was stopped before it finished")))
+        st.caption("No answer: " + message_markdown(details.get("error", "the turn was stopped before it finished")))
     else:
         st.markdown(safe_markdown(text))
         if details.get("interrupted"):
-            st.caption("Interrupted: " + safe_markdown(details.get("error", "the connection to Ollama was lost")))
+            st.caption("Interrupted: " + message_markdown(details.get("error", "the connection to Ollama was lost")))
         if details.get("verified") is False:
             st.warning(UNSUPPORTED_NOTE, icon=":material/warning:")
     show_sources(details.get("sources", []), details.get("query", ""))
@@ -397,6 +423,8 @@ def settings_view(assistant: Assistant, health: Health) -> None:
     """Model, temperature, k, retrieval mode, keyword weight, system prompt (saved across restarts); the graph."""
     s = assistant.settings
     st.subheader("Settings")
+    if st.session_state.pop("settings_saved", False):  # set before the rerun that picks the new settings up
+        st.success(SAVED_NOTE, icon=":material/check:")
     with st.form("settings"):
         models = health.models or [s.chat_model]
         chat_models = [m for m in models if "embed" not in m] or models
@@ -417,10 +445,15 @@ def settings_view(assistant: Assistant, health: Health) -> None:
                 0.05,
             ),
             "system_prompt": st.text_area(
-                "System prompt (empty: ragchat's rules)", value=s.system_prompt or "", height=120
-            ).strip()
-            or None,
+                "System prompt (empty: ragchat's rules)",
+                value=s.system_prompt or DEFAULT_RULES,
+                height=300,
+                help="The rules the model follows; the sources are added after them. In ragchat's rules, "
+                "{boundary} becomes the random name of each question's source fence.",
+            ).strip(),
         }
+        if values["system_prompt"] in ("", DEFAULT_RULES):  # ragchat's own rules, kept in step with new versions
+            values["system_prompt"] = None
         if st.form_submit_button("Save settings"):
             try:
                 save_preferences(s, **{k: values[k] for k in PREFERENCE_FIELDS})
@@ -429,6 +462,7 @@ def settings_view(assistant: Assistant, health: Health) -> None:
             else:
                 st.cache_resource.clear()  # a new Assistant picks the saved settings up
                 st.cache_data.clear()
+                st.session_state.settings_saved = True
                 st.rerun()
     st.subheader("How a question is answered")
     st.graphviz_chart(graph_dot(assistant))
