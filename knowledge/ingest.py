@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from langchain_core.documents import Document
@@ -25,21 +26,41 @@ from knowledge.errors import RagchatError
 from knowledge.formats import SUPPORTED_EXTENSIONS, UnreadableFile, read_regular
 from knowledge.index import FileRecord, KnowledgeIndex, now
 from knowledge.loader import load_file, scan
-from knowledge.splitter import split_documents
+from knowledge.splitter import SplitProgress, split_documents
 
 BATCH_SIZE = 64
 """Chunks per embedding request: big enough to amortise the HTTP round trip, small
 enough that the progress bar moves and a failure loses little."""
 
 
+Phase = Literal["reading", "splitting", "embedding"]
+
+
 @dataclass
 class IngestProgress:
-    """Where an ingest is: files and chunks done of their totals (for a progress bar)."""
+    """Where an ingest is, for a progress bar: the phase, its file, and amounts done of their totals.
+
+    Changed files are read and split one by one, then their chunks are embedded in
+    batches, so even one big file moves the bar in every phase:
+
+    - ``reading``: ``file`` is being read; ``files_done`` of the ``files_total`` files
+      found were looked at before it.
+    - ``splitting``: ``file`` is being cut into chunks; ``chunks_done`` chunks were found
+      so far in this ingest (``chunks_total`` is not known yet: 0), and ``chars_done``
+      of the file's ``chars_total`` characters were split.
+    - ``embedding``: ``chunks_done`` of ``chunks_total`` chunks are embedded and
+      ``files_done`` of ``files_total`` changed files complete; ``file`` is the one the
+      last batch reached.
+    """
 
     files_done: int
     files_total: int
     chunks_done: int
     chunks_total: int
+    phase: Phase = "embedding"
+    file: str = ""
+    chars_done: int = 0
+    chars_total: int = 0
 
 
 Progress = Callable[[IngestProgress], None]
@@ -100,7 +121,8 @@ def sync(
     seen: set[str] = set()
     touched = False  # a file's mtime changed but not its content: remember the new mtime
     stale: set[str] = set()  # indexed sources whose old chunks must go
-    for path, source in found.files:
+    chunks_found = 0
+    for number, (path, source) in enumerate(found.files):
         if source in seen:
             continue
         seen.add(source)
@@ -113,6 +135,8 @@ def sync(
             if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
                 report.unchanged += 1
                 continue
+            if progress:
+                progress(IngestProgress(number, len(found.files), chunks_found, 0, "reading", source))
             data = read_regular(path)  # hashed and parsed from the same bytes: one read
             digest = hashlib.sha256(data).hexdigest()
             if old and old.sha256 == digest:
@@ -129,7 +153,11 @@ def sync(
                 stale.add(source)  # its indexed text no longer matches the file
                 report.removed.append(source)
             continue
-        chunks = split_documents(documents, index.info.chunk_size, index.info.chunk_overlap)
+        splitting = _splitting(progress, number, len(found.files), source, chunks_found) if progress else None
+        chunks = split_documents(
+            documents, index.info.chunk_size, index.info.chunk_overlap, progress=splitting, every=batch_size
+        )
+        chunks_found += len(chunks)
         for chunk in chunks:
             chunk.id = chunk_id(chunk)
         record = FileRecord(source, os.path.abspath(path), digest, stat.st_size, stat.st_mtime_ns, len(chunks))
@@ -185,8 +213,8 @@ def _embed(pending: list[_Pending], embeddings: Embeddings, batch_size: int, pro
     queue = [(item, chunk) for item in pending for chunk in item.chunks]
     files_total, chunks_total = len(pending), len(queue)
     files_done = sum(1 for item in pending if not item.chunks)
-    if progress:
-        progress(IngestProgress(files_done, files_total, 0, chunks_total))
+    if progress and chunks_total:  # nothing to embed: nothing to show
+        progress(IngestProgress(files_done, files_total, 0, chunks_total, "embedding", queue[0][0].record.source))
     for start in range(0, chunks_total, batch_size):
         batch = queue[start : start + batch_size]
         vectors = embeddings.embed_documents([embedding_text(chunk) for _, chunk in batch])
@@ -197,7 +225,19 @@ def _embed(pending: list[_Pending], embeddings: Embeddings, batch_size: int, pro
             if len(item.vectors) == len(item.chunks):
                 files_done += 1
         if progress:
-            progress(IngestProgress(files_done, files_total, start + len(batch), chunks_total))
+            reached = batch[-1][0].record.source
+            progress(IngestProgress(files_done, files_total, start + len(batch), chunks_total, "embedding", reached))
+
+
+def _splitting(progress: Progress, files_done: int, files_total: int, source: str, before: int) -> SplitProgress:
+    """Turn the splitter's counts for one file into ingest progress, chunks counted across the ingest."""
+
+    def report(found: int, chars_done: int, chars_total: int) -> None:
+        progress(
+            IngestProgress(files_done, files_total, before + found, 0, "splitting", source, chars_done, chars_total)
+        )
+
+    return report
 
 
 def _apply(index: KnowledgeIndex, complete: list[_Pending], stale: set[str]) -> None:

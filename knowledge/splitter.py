@@ -3,12 +3,18 @@
 Uses LangChain's ``RecursiveCharacterTextSplitter`` (paragraphs, then lines, then words).
 The splitter reports offsets within the article; we add the article's own offset so the
 invariant holds for the whole file: ``file_text[start:start + len(chunk)] == chunk``.
+Splitting a big file takes a while (about 0.3 s per MB), so it can report how far it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+SplitProgress = Callable[[int, int, int], None]
+"""Called with the chunks found so far, the characters split so far and the characters in all."""
 
 
 def make_splitter(chunk_size: int = 500, chunk_overlap: int = 50) -> RecursiveCharacterTextSplitter:
@@ -16,10 +22,65 @@ def make_splitter(chunk_size: int = 500, chunk_overlap: int = 50) -> RecursiveCh
     return RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True)
 
 
-def split_documents(documents: list[Document], chunk_size: int = 500, chunk_overlap: int = 50) -> list[Document]:
-    """Split article documents into chunks with file-level ``start_index`` metadata."""
-    chunks = make_splitter(chunk_size, chunk_overlap).split_documents(documents)
+def split_documents(
+    documents: list[Document],
+    chunk_size: int = 500,
+    chunk_overlap: int = 50,
+    progress: SplitProgress | None = None,
+    every: int = 64,
+) -> list[Document]:
+    """Split article documents into chunks with file-level ``start_index`` metadata.
+
+    ``progress`` is called before splitting, each time ``every`` more chunks have been
+    found, and once at the end (all characters split, every chunk counted).
+    """
+    if progress is None:
+        splitter = make_splitter(chunk_size, chunk_overlap)
+    else:
+        total = sum(len(doc.page_content) for doc in documents)
+        splitter = _ReportingSplitter(_Counter(progress, total, every), chunk_size, chunk_overlap)
+        progress(0, 0, total)
+    chunks = splitter.split_documents(documents)
     for chunk in chunks:
         meta = chunk.metadata
         meta["start_index"] = meta.get("start_index", 0) + meta.pop("article_start", 0)
+    if isinstance(splitter, _ReportingSplitter):
+        splitter.counter.finish(len(chunks))
     return chunks
+
+
+class _Counter:
+    """Chunks and characters split so far; passes them on every ``every`` chunks found."""
+
+    def __init__(self, progress: SplitProgress, total: int, every: int) -> None:
+        self.progress, self.total, self.every = progress, total, max(every, 1)
+        self.found = self.chars = self.reported = 0
+
+    def add(self, chunks: int, chars: int) -> None:
+        self.found, self.chars = self.found + chunks, min(self.chars + chars, self.total)
+        if self.found - self.reported >= self.every:
+            self.reported = self.found
+            self.progress(self.found, self.chars, self.total)
+
+    def finish(self, found: int) -> None:
+        if (self.reported, self.chars) != (found, self.total):
+            self.progress(found, self.total, self.total)
+
+
+class _ReportingSplitter(RecursiveCharacterTextSplitter):
+    """The same splitter, counting as it goes.
+
+    The splitter works through a text in order and turns each run of pieces into chunks
+    in ``_merge_splits``; the pieces it is given are consecutive slices of the text
+    (separators kept), so their lengths add up to the characters split so far.
+    """
+
+    def __init__(self, counter: _Counter, chunk_size: int, chunk_overlap: int) -> None:
+        super().__init__(chunk_size=chunk_size, chunk_overlap=chunk_overlap, add_start_index=True)
+        self.counter = counter
+
+    def _merge_splits(self, splits: Iterable[str], separator: str) -> list[str]:
+        splits = list(splits)
+        chunks = super()._merge_splits(splits, separator)
+        self.counter.add(len(chunks), sum(map(len, splits)))
+        return chunks

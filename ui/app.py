@@ -259,14 +259,23 @@ def build_first_index(assistant: Assistant) -> None:
 
 
 def progress_callback(bar: Any) -> Any:
-    """Return an ingest progress callback that moves a Streamlit progress bar."""
+    """Return an ingest progress callback that moves a Streamlit progress bar and says what it is doing.
+
+    The bar fills once per phase: over the files while reading, over one file's characters
+    while splitting it, over the chunks while embedding.
+    """
 
     def update(p: IngestProgress) -> None:
-        share = p.chunks_done / p.chunks_total if p.chunks_total else 1.0
-        bar.progress(
-            share,
-            text=f"Embedding: {p.chunks_done} of {p.chunks_total} chunks, {p.files_done} of {p.files_total} files",
-        )
+        if p.phase == "reading":
+            share = p.files_done / p.files_total
+            text = f"Reading {inert(p.file)} (file {p.files_done + 1} of {p.files_total})…"
+        elif p.phase == "splitting":
+            share = p.chars_done / p.chars_total if p.chars_total else 1.0
+            text = f"Splitting {inert(p.file)}: {p.chunks_done} chunks so far…"
+        else:
+            share = p.chunks_done / p.chunks_total if p.chunks_total else 1.0
+            text = f"Embedding: {p.chunks_done} of {p.chunks_total} chunks, {p.files_done} of {p.files_total} files"
+        bar.progress(min(share, 1.0), text=text)
 
     return update
 

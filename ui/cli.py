@@ -841,25 +841,43 @@ class TerminalText:
 
 
 class ProgressBar:
-    """A tqdm bar on stderr (chunks, rate, time left; files in the postfix) fed by ingest progress."""
+    """A tqdm bar on stderr fed by ingest progress: the phase and file in front, files in the postfix.
 
-    def __init__(self, description: str = "Embedding") -> None:
-        """Create the bar lazily, on the first callback (when the totals are known)."""
-        self.description = description
+    While files are read and split it counts the chunks found (``Splitting big.txt: 640
+    chunks found, files 0/1``); while they are embedded, the chunks embedded of the total,
+    with rate and time left (``Embedding:  45%|…| 128/290 […, files 0/1]``).
+    """
+
+    FOUND = "{desc}{n_fmt} chunks found{postfix}"
+
+    def __init__(self, label: str = "") -> None:
+        """Create the bar lazily, on the first callback; ``label`` goes before the phase (a sweep's build)."""
+        self.label = label
         self._bar: Any = None
 
     def update(self, progress: IngestProgress) -> None:
-        """Move the bar to the chunks and files done."""
+        """Show the phase and file, and move the bar to the chunks found or embedded and the files done."""
         from tqdm import tqdm
 
-        if progress.chunks_total == 0:
-            return  # nothing to embed: no bar
+        embedding = progress.phase == "embedding"
+        phase = progress.phase if embedding else f"{progress.phase} {one_line(progress.file)}"
+        description = f"{self.label} · {phase}" if self.label else phase[0].upper() + phase[1:]
+        files = f"files {progress.files_done}/{progress.files_total}"
         if self._bar is None:
-            self._bar = tqdm(total=progress.chunks_total, desc=self.description, unit="chunk", file=sys.stderr)
-        self._bar.set_postfix_str(f"files {progress.files_done}/{progress.files_total}", refresh=False)
-        self._bar.update(progress.chunks_done - self._bar.n)
-        if progress.chunks_done >= progress.chunks_total:
-            self._bar.close()  # done: callers that never exit a `with` (a sweep's builds) still end the line
+            self._bar = tqdm(
+                desc=f"{description}: ", postfix=files, unit="chunk", file=sys.stderr, bar_format=self.FOUND
+            )
+        bar = self._bar
+        bar.set_postfix_str(files, refresh=False)
+        if embedding and bar.total is None:  # from chunks found to chunks embedded of their total
+            bar.set_description(description, refresh=False)
+            bar.bar_format = None
+            bar.reset(total=progress.chunks_total)
+        bar.update(progress.chunks_done - bar.n)
+        if bar.desc != f"{description}: ":
+            bar.set_description(description)  # drawn at once: a phase may be shorter than tqdm's refresh interval
+        if embedding and progress.chunks_done >= progress.chunks_total:
+            bar.close()  # done: callers that never exit a `with` (a sweep's builds) still end the line
 
     def __enter__(self) -> ProgressBar:
         return self
