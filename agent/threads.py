@@ -26,9 +26,10 @@ import json
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,55 @@ class ThreadInfo:
     messages: int
     scope: list[str] | None = None
     """Source names this thread may search; ``None`` means every document."""
+
+
+def display_titles(threads: Sequence[ThreadInfo], tz: tzinfo | None = None) -> dict[str, str]:
+    """Return each thread's title as a list shows it, by id, every one different from the others.
+
+    A title shared by several threads is followed by the time each was last used (in ``tz``,
+    default the machine's local time); threads still alike after that get ``(2)``, ``(3)``…
+    in list order. A title no other thread has is kept as it is.
+
+    >>> def listed(thread_id, title, used):
+    ...     return ThreadInfo(thread_id, title, used, used, 2)
+    >>> display_titles([
+    ...     listed("a", "How tall?", "2026-11-12T14:05:30+00:00"),
+    ...     listed("b", "How tall?", "2026-11-12T14:05:09+00:00"),
+    ...     listed("c", "Bells", "2026-11-11T09:00:00+00:00"),
+    ...     listed("d", "How tall?", "2026-11-02T08:30:00+00:00"),
+    ... ], tz=UTC)
+    {'a': 'How tall? · 12 Nov 14:05', 'b': 'How tall? · 12 Nov 14:05 (2)', 'c': 'Bells', 'd': 'How tall? · 2 Nov 08:30'}
+    """
+    shared = Counter(t.title for t in threads)
+    labels = [f"{t.title} · {_when(t.updated_at, tz)}" if shared[t.title] > 1 else t.title for t in threads]
+    seen: Counter[str] = Counter()
+    shown: dict[str, str] = {}
+    for info, label in zip(threads, labels, strict=True):
+        seen[label] += 1
+        shown[info.id] = label if seen[label] == 1 else f"{label} ({seen[label]})"
+    return shown
+
+
+def filter_threads(threads: Sequence[ThreadInfo], text: str) -> list[ThreadInfo]:
+    """Return the threads whose title contains ``text``, ignoring case and runs of spaces (all when empty).
+
+    >>> threads = [ThreadInfo("a", "How tall is Gannet Point?", "", "", 2), ThreadInfo("b", "Bells", "", "", 2)]
+    >>> [t.id for t in filter_threads(threads, "  gannet   POINT ")], [t.id for t in filter_threads(threads, "")]
+    (['a'], ['a', 'b'])
+    """
+    wanted = " ".join(text.split()).casefold()
+    return [t for t in threads if wanted in " ".join(t.title.split()).casefold()]
+
+
+def _when(stamp: str, tz: tzinfo | None) -> str:
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:  # not written by ragchat: show it as stored
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(tz)
+    return f"{local.day} {local:%b %H:%M}"
 
 
 class ThreadRegistry:

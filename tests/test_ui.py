@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -91,7 +93,7 @@ def test_no_python_object_is_drawn_on_the_page(page: AppTest) -> None:  # Stream
 
 
 def test_thread_gets_its_title_and_lives_in_the_url(page: AppTest) -> None:
-    assert thread_buttons(page) == ["New chat"]
+    assert thread_buttons(page) == []  # "New chat" is the unsaved thread's entry
     thread = page.query_params["thread"]
     ask(page, "Who cast the Quillmarsh tide bell?")
     assert thread_buttons(page) == ["Who cast the Quillmarsh tide bell?"]
@@ -133,7 +135,7 @@ def test_rename_and_delete_with_confirmation(page: AppTest) -> None:
     assert thread_buttons(page) == ["Bell notes"]
     page.sidebar.button(key="delete").click().run()
     page.sidebar.button(key="delete-yes").click().run()
-    assert thread_buttons(page) == ["New chat"] and page.query_params["thread"] != thread
+    assert thread_buttons(page) == [] and page.query_params["thread"] != thread
     assert Assistant(load_settings()).history(thread) == []
 
 
@@ -417,3 +419,164 @@ def test_a_dropped_answer_shows_all_it_kept_and_the_same_note(page: AppTest, fak
     shown = [(e.type, e.value) for e in answer.children.values() if e.type not in ("empty", "expander")]
     kept = " The answer so far was kept, marked as interrupted\\."
     assert shown == [("markdown", "The bell"), ("error", lost_connection(fake_ollama.url) + kept)]
+
+
+# -- the thread list: one "New chat", titles that tell threads apart, filter, bulk delete -------
+GANNET = "How tall is Gannet Point Light?"
+
+
+@pytest.fixture
+def india_time() -> Iterator[None]:
+    """Run in UTC+5:30 (a POSIX zone, no database needed), so local times differ from the stored UTC ones."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "IST-5:30"
+    time.tzset()
+    yield
+    if before is None:
+        os.environ.pop("TZ")
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+def seed_threads(env: Settings, monkeypatch: pytest.MonkeyPatch, *threads: tuple[str, str, str]) -> None:
+    """List threads ``(id, title, last used in UTC)`` as earlier sessions would have left them."""
+    app = Assistant(env)
+    for thread_id, title, stamp in threads:
+        with monkeypatch.context() as clock:
+            clock.setattr("agent.threads.now", lambda stamp=stamp: stamp)
+            app.registry.record_question(thread_id, title)
+    app.close()
+
+
+@pytest.fixture
+def gannet(env: Settings, monkeypatch: pytest.MonkeyPatch, india_time: None) -> Iterator[AppTest]:
+    """A page whose list holds the same question three times and one other thread."""
+    seed_threads(
+        env,
+        monkeypatch,
+        ("g1", GANNET, "2026-11-10T08:30:00.000000+00:00"),
+        ("bells", "Who cast the Quillmarsh tide bell?", "2026-11-11T09:00:00.000000+00:00"),
+        ("g2", GANNET, "2026-11-12T08:35:00.000000+00:00"),
+        ("g3", GANNET, "2026-11-12T08:35:30.000000+00:00"),
+    )
+    app = start()
+    assert not app.exception, app.exception
+    yield app
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def new_chat_and_threads(page: AppTest) -> list[tuple[str, str]]:
+    """The sidebar's "New chat" entry and thread entries as shown, each with its look (primary: the one shown)."""
+    return [
+        (visible(b.label), b.proto.type)
+        for b in page.sidebar.button
+        if b.label == "New chat" or (b.key and b.key.startswith("thread-"))
+    ]
+
+
+def listed(page: AppTest) -> list[str]:
+    """The thread titles in the sidebar as a reader sees them."""
+    return [visible(label) for label in thread_buttons(page)]
+
+
+def test_an_unsaved_thread_is_the_one_new_chat_entry(page: AppTest) -> None:
+    assert new_chat_and_threads(page) == [("New chat", "primary")]
+
+
+def test_once_saved_the_thread_is_listed_and_new_chat_is_plain(page: AppTest) -> None:
+    ask(page, "Who cast the Quillmarsh tide bell?")
+    assert new_chat_and_threads(page) == [("New chat", "secondary"), ("Who cast the Quillmarsh tide bell?", "primary")]
+
+
+def test_repeated_titles_show_their_local_time_of_last_use(gannet: AppTest) -> None:
+    assert listed(gannet) == [
+        "How tall is Gannet Point Light? · 12 Nov 14:05",
+        "How tall is Gannet Point Light? · 12 Nov 14:05 (2)",
+        "Who cast the Quillmarsh tide bell?",
+        "How tall is Gannet Point Light? · 10 Nov 14:00",
+    ]
+
+
+def test_the_filter_narrows_the_list_by_title_ignoring_case(gannet: AppTest) -> None:
+    gannet.sidebar.text_input(key="filter-threads").set_value("  quillMARSH ").run()
+    assert listed(gannet) == ["Who cast the Quillmarsh tide bell?"]
+
+
+def test_a_filter_matching_nothing_says_so(gannet: AppTest) -> None:
+    gannet.sidebar.text_input(key="filter-threads").set_value("ferry").run()
+    assert listed(gannet) == []
+    assert [visible(c.value) for c in gannet.sidebar.caption][1:] == ["No thread title contains “ferry”."]
+
+
+def test_manage_threads_lists_the_titles_that_tell_threads_apart(gannet: AppTest) -> None:
+    assert gannet.sidebar.multiselect(key="manage-threads").options == [
+        "How tall is Gannet Point Light? · 12 Nov 14:05",
+        "How tall is Gannet Point Light? · 12 Nov 14:05 (2)",
+        "Who cast the Quillmarsh tide bell?",
+        "How tall is Gannet Point Light? · 10 Nov 14:00",
+    ]
+
+
+def test_select_all_listed_selects_what_the_filter_shows(gannet: AppTest) -> None:
+    gannet.sidebar.text_input(key="filter-threads").set_value("gannet").run()
+    gannet.sidebar.button(key="manage-all").click().run()
+    assert gannet.sidebar.multiselect(key="manage-threads").value == ["g3", "g2", "g1"]
+
+
+def test_bulk_delete_asks_first_and_cancel_keeps_everything(gannet: AppTest) -> None:
+    gannet.sidebar.multiselect(key="manage-threads").set_value(["g1", "g2"]).run()
+    gannet.sidebar.button(key="manage-delete").click().run()
+    [warning] = gannet.sidebar.warning
+    assert visible(warning.value).splitlines() == [
+        "Delete 2 threads and their whole history?",
+        "",
+        "How tall is Gannet Point Light? · 10 Nov 14:00",
+        "How tall is Gannet Point Light? · 12 Nov 14:05 (2)",
+    ]
+    gannet.sidebar.button(key="manage-no").click().run()
+    assert len(listed(gannet)) == 4 and gannet.sidebar.warning == []
+
+
+def test_bulk_delete_removes_the_threads_and_their_history(page: AppTest, env: Settings) -> None:
+    ask(page, "What is the population of Peru?")
+    peru = page.query_params["thread"]
+    page.sidebar.button(key="new-chat").click().run()
+    ask(page, "Who cast the Quillmarsh tide bell?")
+    page.sidebar.button(key="new-chat").click().run()
+    ask(page, "When does the ferry to Dunlow leave?")
+    ferry = page.query_params["thread"]
+    page.sidebar.multiselect(key="manage-threads").set_value([peru, ferry]).run()
+    page.sidebar.button(key="manage-delete").click().run()
+    page.sidebar.button(key="manage-yes").click().run()
+    assert new_chat_and_threads(page) == [("New chat", "primary"), ("Who cast the Quillmarsh tide bell?", "tertiary")]
+    assert page.query_params["thread"] not in (peru, ferry)  # the thread shown was deleted: a new chat
+    assert [t.value for t in page.toast] == ["Deleted 2 threads."]
+    left = Assistant(load_settings())
+    assert (left.history(peru), left.history(ferry)) == ([], [])
+
+
+def test_a_failing_bulk_delete_is_one_line_and_keeps_the_rest_chosen(
+    gannet: AppTest, env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delete = Assistant.delete_thread
+    refusal = f"{env.home} is read-only — make it writable, or use another folder, and try again."
+
+    def read_only_after_one(self: Assistant, thread_id: str) -> None:
+        if thread_id != "g3":
+            raise RagchatError(refusal)
+        delete(self, thread_id)
+
+    monkeypatch.setattr(Assistant, "delete_thread", read_only_after_one)
+    gannet.sidebar.multiselect(key="manage-threads").set_value(["g3", "g1"]).run()
+    gannet.sidebar.button(key="manage-delete").click().run()
+    gannet.sidebar.button(key="manage-yes").click().run()
+    assert [e.value for e in gannet.sidebar.error] == [refusal]
+    assert [t.value for t in gannet.toast] == ["Deleted 1 thread."]
+    assert gannet.sidebar.multiselect(key="manage-threads").value == ["g1"]
+    assert listed(gannet) == [
+        "How tall is Gannet Point Light? · 12 Nov 14:05",
+        "Who cast the Quillmarsh tide bell?",
+        "How tall is Gannet Point Light? · 10 Nov 14:00",
+    ]

@@ -1,8 +1,9 @@
 """The ragchat web page: chat, threads, documents, settings and health, over the CLI's Assistant.
 
-Run with ``streamlit run ui/app.py``. Layout: the sidebar holds the health line, "New
-chat", the saved threads (the current one's id is in the URL, so a refresh or a server
-restart returns to it) and the view switch; the main area shows the Chat, Documents or
+Run with ``streamlit run ui/app.py``. Layout: the sidebar holds the health line, the view
+switch, "New chat" (the entry of a thread not yet saved), the saved threads under a filter box
+(the current one's id is in the URL, so a refresh or a server restart returns to it) and
+"Manage threads" for deleting several at once; the main area shows the Chat, Documents or
 Settings view. Everything that is not presentation lives in ``agent`` / ``knowledge``.
 Document and user text is shown as text (markdown and HTML in it escaped); answers keep their
 Markdown structure but pass through ``ui.markup.safe_markdown``, so no answer, source or title
@@ -23,6 +24,7 @@ from agent.chat_model import Health
 from agent.formatting import default_rules, source_label, source_record
 from agent.prompts import ABSTAIN_ANSWER
 from agent.settings import PREFERENCE_FIELDS, load_settings, save_preferences
+from agent.threads import ThreadInfo, display_titles, filter_threads
 from knowledge.errors import RagchatError
 from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.ingest import IngestProgress
@@ -128,16 +130,41 @@ def sidebar(assistant: Assistant, thread_id: str, health: Health) -> str:
     with st.sidebar:
         show_health(assistant, health)
         view = st.radio("View", VIEWS, horizontal=True, label_visibility="collapsed", key="view")
-        st.button("New chat", on_click=new_thread, icon=":material/add:", width="stretch")
         threads = assistant.threads()
-        known = {t.id for t in threads}
-        if thread_id not in known:
-            thread_button(thread_id, NEW_CHAT_TITLE, current=True)
-        for info in threads:
-            thread_button(info.id, info.title, current=info.id == thread_id)
-        if thread_id in known:
+        saved = any(t.id == thread_id for t in threads)
+        # A thread is listed once its first question is asked; until then "New chat" is its entry, highlighted.
+        st.button(
+            NEW_CHAT_TITLE,
+            key="new-chat",
+            on_click=new_thread,
+            icon=":material/add:",
+            type="secondary" if saved else "primary",
+            width="stretch",
+        )
+        if note := st.session_state.pop("threads_note", None):
+            st.toast(note, icon=":material/delete:")
+        labels = display_titles(threads)
+        listed = thread_list(threads, labels, thread_id)
+        if saved:
             thread_tools(assistant, thread_id)
+        if threads:
+            manage_threads(assistant, threads, labels, listed, thread_id)
     return view
+
+
+def thread_list(threads: list[ThreadInfo], labels: dict[str, str], thread_id: str) -> list[ThreadInfo]:
+    """The filter box and the saved threads whose title contains its text; return those listed."""
+    if not threads:
+        return []
+    wanted = st.text_input(
+        "Filter threads", key="filter-threads", placeholder="Filter threads by title", label_visibility="collapsed"
+    )
+    listed = filter_threads(threads, wanted)
+    if not listed:
+        st.caption(f"No thread title contains “{inert(' '.join(wanted.split()))}”.")
+    for info in listed:
+        thread_button(info.id, labels[info.id], current=info.id == thread_id)
+    return listed
 
 
 def thread_button(thread_id: str, title: str, current: bool) -> None:
@@ -185,6 +212,70 @@ def thread_tools(assistant: Assistant, thread_id: str) -> None:
         elif st.button("Delete thread…", key="delete", icon=":material/delete:"):
             st.session_state.confirm_delete = thread_id
             st.rerun()
+
+
+def manage_threads(
+    assistant: Assistant, threads: list[ThreadInfo], labels: dict[str, str], listed: list[ThreadInfo], thread_id: str
+) -> None:
+    """Choose several threads (by the titles that tell them apart) and delete them after a confirmation."""
+    if error := st.session_state.pop("threads_error", None):
+        st.error(error)
+    # keyed, with its open state kept, so a filter that shortens the list above does not close it
+    with st.expander("Manage threads", icon=":material/checklist:", key="manage-expander", on_change="rerun"):
+        chosen = st.multiselect(
+            "Threads to delete",
+            [t.id for t in threads],
+            format_func=lambda chosen_id: labels.get(chosen_id, chosen_id),
+            placeholder="Choose threads",
+            key="manage-threads",
+        )
+        if len(listed) > 1:
+            st.button(
+                f"Select the {len(listed)} listed",
+                key="manage-all",
+                on_click=st.session_state.__setitem__,
+                args=("manage-threads", [t.id for t in listed]),
+            )
+        if not chosen:
+            return
+        count = f"{len(chosen)} thread{'s' if len(chosen) > 1 else ''}"
+        if st.session_state.get("confirm_bulk") != chosen:  # a changed choice must be confirmed again
+            st.button(f"Delete {count}…", key="manage-delete", icon=":material/delete:", on_click=confirm_bulk)
+            return
+        # the chips above are cut short in a narrow sidebar: name in full what is about to go
+        doomed = "\n".join(f"- {inert(labels.get(chosen_id, chosen_id))}" for chosen_id in chosen)
+        st.warning(f"Delete {count} and {'their' if len(chosen) > 1 else 'its'} whole history?\n\n{doomed}")
+        yes, no = st.columns(2)
+        yes.button("Delete", type="primary", key="manage-yes", on_click=delete_threads, args=(assistant, thread_id))
+        no.button("Cancel", key="manage-no", on_click=st.session_state.pop, args=("confirm_bulk", None))
+
+
+def confirm_bulk() -> None:
+    """Ask to confirm deleting the threads chosen right now."""
+    st.session_state.confirm_bulk = list(st.session_state.get("manage-threads", []))
+
+
+def delete_threads(assistant: Assistant, thread_id: str) -> None:
+    """Delete the confirmed threads with their checkpoints; show a new chat if the one shown went too.
+
+    Runs as a button callback, before the page is drawn, so the choice box can be emptied.
+    A thread already gone (deleted in another tab) counts as deleted; on a failure the rest are kept.
+    """
+    doomed = st.session_state.pop("confirm_bulk", [])
+    present = {t.id for t in assistant.threads()}
+    deleted: list[str] = []
+    try:
+        for doomed_id in doomed:
+            if doomed_id in present:
+                assistant.delete_thread(doomed_id)
+            deleted.append(doomed_id)
+    except RagchatError as exc:
+        st.session_state.threads_error = str(exc)
+    st.session_state["manage-threads"] = [t for t in doomed if t not in deleted]
+    if deleted:
+        st.session_state.threads_note = f"Deleted {len(deleted)} thread{'s' if len(deleted) > 1 else ''}."
+    if thread_id in deleted:
+        new_thread()
 
 
 def scope_picker(assistant: Assistant, thread_id: str, scope: list[str] | None) -> None:
