@@ -16,34 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from filelock import FileLock, Timeout
-from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.runnables.graph import Graph
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import MemorySaver
-from langgraph.graph.state import CompiledStateGraph
+from typing import TYPE_CHECKING, Any
 
 from agent.chat_model import Health, check_ollama, make_chat_model
 from agent.formatting import max_question_chars
-from agent.graph import build_graph
 from agent.settings import Settings, load_settings
-from agent.threads import (
-    NO_ANSWER,
-    ThreadInfo,
-    ThreadRegistry,
-    export_markdown,
-    make_checkpointer,
-    mark_unanswered,
-    now,
-    store_error,
-    translated,
-    unknown_thread,
-)
 from knowledge.embeddings import make_embeddings
 from knowledge.errors import (
     EmbedderMismatch,
@@ -53,12 +30,24 @@ from knowledge.errors import (
     explain_os_error,
     write_refusal,
 )
-from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
-from knowledge.ingest import Progress, SyncReport, sync
-from knowledge.loader import source_name
-from knowledge.retriever import IndexRetriever
-from knowledge.uploads import SavedUpload, checked_name, save_upload
+
+# LangGraph, the thread store, file reading and uploads are imported where they are used:
+# `ragchat sources` and `ragchat search --mode keyword` need none of them, and importing
+# them costs a second or more before the first line is printed.
+if TYPE_CHECKING:
+    from filelock import FileLock
+    from langchain_core.documents import Document
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
+    from langchain_core.runnables.graph import Graph
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+    from langgraph.graph.state import CompiledStateGraph
+
+    from agent.threads import ThreadInfo, ThreadRegistry
+    from knowledge.ingest import Progress, SyncReport
+    from knowledge.uploads import SavedUpload
 
 MAX_THREAD_ID_CHARS = 200
 WRITE_LOCK = "index.lock"
@@ -127,6 +116,10 @@ class Turn:
             yield from self._answer()
 
     def _answer(self) -> Iterator[str]:
+        from langchain_core.messages import HumanMessage
+
+        from agent.threads import store_error
+
         inputs = {"messages": [HumanMessage(self.question)], "scope": self.scope}
         stream = self.graph.stream(inputs, self._config, stream_mode=["custom", "values"])
         try:
@@ -170,10 +163,14 @@ class Turn:
         Safe to call from another thread while the turn is blocked waiting for Ollama, and
         more than once: the text is kept once.
         """
+        from agent.threads import NO_ANSWER
+
         if self._pieces:
             self._keep_partial(NO_ANSWER)
 
     def _keep_partial(self, error: str) -> None:
+        from langchain_core.messages import AIMessage
+
         with self._keeping:
             if self._kept:
                 return
@@ -242,6 +239,8 @@ class Assistant:
     @property
     def checkpointer(self) -> BaseCheckpointSaver:
         """Where threads are kept: SQLite in the data folder unless settings say memory (made on first use)."""
+        from agent.threads import make_checkpointer
+
         with self._lock:
             if self._checkpointer is None:
                 self._checkpointer, warning = make_checkpointer(self.settings.home, self.settings.memory)
@@ -252,6 +251,10 @@ class Assistant:
     @property
     def registry(self) -> ThreadRegistry:
         """Titles and times of threads; on disk exactly when the checkpoints are."""
+        from langgraph.checkpoint.memory import MemorySaver
+
+        from agent.threads import ThreadRegistry
+
         with self._lock:
             if self._registry is None:
                 durable = not isinstance(self.checkpointer, MemorySaver)
@@ -273,6 +276,8 @@ class Assistant:
 
         For evaluation: its questions are answered by the real agent without joining the user's threads.
         """
+        from langgraph.checkpoint.memory import MemorySaver
+
         other = Assistant(
             self.settings.model_copy(update={"memory": True}),
             llm=self.llm,
@@ -316,6 +321,9 @@ class Assistant:
         (needed after changing the embedding model). The index on disk is replaced only
         by a complete new version.
         """
+        from knowledge.formats import SUPPORTED_EXTENSIONS
+        from knowledge.ingest import sync
+
         s = self.settings
         targets = list(paths) if paths else [s.docs_dir]
         with self._writing():  # one writer at a time, across processes; questions go on meanwhile
@@ -367,6 +375,8 @@ class Assistant:
         Raises:
             RagchatError: if a file type is unsupported (nothing is saved then).
         """
+        from knowledge.uploads import checked_name, save_upload
+
         for name, _ in files:
             checked_name(name)  # all checked before any is saved
         saved = [save_upload(self.settings.docs_dir, name, data) for name, data in files]
@@ -429,6 +439,8 @@ class Assistant:
     @contextmanager
     def _writing(self) -> Iterator[None]:
         """Hold the right to change the index: one thread here, one process on this data folder."""
+        from filelock import FileLock, Timeout
+
         with self._ingest_lock:
             try:
                 self.settings.home.mkdir(parents=True, exist_ok=True)
@@ -468,6 +480,8 @@ class Assistant:
         return KnowledgeIndex.load(self.settings.home, self.embeddings, self.settings.embedding)
 
     def _match_sources(self, index: KnowledgeIndex, name: str) -> list[str]:
+        from knowledge.loader import source_name
+
         if name in index.files:
             return [name]
         path = source_name(Path(name), self.settings.docs_dir)
@@ -480,6 +494,9 @@ class Assistant:
     @property
     def graph(self) -> CompiledStateGraph:
         """The compiled agent over the current index (which must exist)."""
+        from agent.graph import build_graph
+        from knowledge.retriever import IndexRetriever
+
         with self._lock:
             if self._graph is None:
                 index = self.require_index()
@@ -533,12 +550,16 @@ class Assistant:
         A question whose turn was killed before its answer was stored is followed by an
         empty answer marked ``interrupted`` (unless that turn is running right now).
         """
+        from agent.threads import mark_unanswered
+
         thread_id = check_thread_id(thread_id)
         messages = self._stored_messages(thread_id)
         answering = bool(messages) and messages[-1].type == "human" and self.registry.answering(thread_id)
         return mark_unanswered(messages, answering)
 
     def _stored_messages(self, thread_id: str) -> list[BaseMessage]:
+        from agent.threads import translated
+
         with translated(None if self.settings.memory else self.settings.home):
             snapshot = self.checkpointer.get_tuple({"configurable": {"thread_id": thread_id}})
         if snapshot is None:
@@ -552,6 +573,8 @@ class Assistant:
         A thread whose checkpoints exist without a registry entry (its first turn was killed
         by an older ragchat before recording it) is listed again, titled by its first question.
         """
+        from agent.threads import now
+
         for thread_id in self.registry.unlisted():
             messages = self._stored_messages(thread_id)
             questions = [str(m.content) for m in messages if m.type == "human"]
@@ -568,6 +591,8 @@ class Assistant:
         Raises:
             RagchatError: if no such thread exists.
         """
+        from agent.threads import unknown_thread
+
         thread_id = check_thread_id(thread_id)
         if self.registry.get(thread_id) is None and not self.history(thread_id):
             raise unknown_thread(thread_id)
@@ -594,6 +619,8 @@ class Assistant:
 
     def export_thread(self, thread_id: str) -> str:
         """Return a thread as Markdown, with each answer's sources."""
+        from agent.threads import ThreadInfo, export_markdown, unknown_thread
+
         thread_id = check_thread_id(thread_id)
         info = self.registry.get(thread_id)
         messages = self.history(thread_id)
@@ -605,6 +632,9 @@ class Assistant:
 
     def graph_structure(self) -> Graph:
         """Return the agent's graph structure (needs neither Ollama nor an index)."""
+        from agent.graph import build_graph
+        from knowledge.retriever import IndexRetriever
+
         empty = KnowledgeIndex.empty(self.embeddings, IndexInfo(self.settings.embedding))
         return build_graph(self.llm, IndexRetriever(index=empty, k=self.settings.k)).get_graph()
 

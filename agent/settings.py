@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.formatting import room_for_answer
-from knowledge.embeddings import DEFAULT_MODELS, embedding_name
 from knowledge.errors import RagchatError
-from knowledge.index import write_atomic
+
+# agent.formatting, knowledge.embeddings and knowledge.index (LangChain, numpy, bm25s) are
+# imported where they are used, so `ragchat web` hands over to Streamlit without loading them.
 
 
 class Settings(BaseSettings):
@@ -118,6 +118,8 @@ class Settings(BaseSettings):
             )
         # "Workable": the rules, one source of chunk_size characters and the longest allowed
         # question must fit in num_ctx beside the answer, or every prompt would go without sources.
+        from agent.formatting import room_for_answer
+
         room = room_for_answer(self.num_ctx, self.chunk_size, self.system_prompt)
         if room < MIN_NUM_PREDICT:
             custom = bool(self.system_prompt)
@@ -134,12 +136,16 @@ class Settings(BaseSettings):
                 f"{self.num_ctx:,} — use at most {room:,}, or raise RAGCHAT_NUM_CTX",
             )
         if self.embedding_model is None:
+            from knowledge.embeddings import DEFAULT_MODELS
+
             self.embedding_model = DEFAULT_MODELS[self.embedding_backend]
         return self
 
     @property
     def embedding(self) -> str:
         """Name recorded with the index, e.g. ``ollama/nomic-embed-text``."""
+        from knowledge.embeddings import embedding_name
+
         return embedding_name(self.embedding_backend, self.embedding_model)
 
     @property
@@ -255,6 +261,8 @@ def save_preferences(settings: Settings, **changes: object) -> Settings:
     unknown = sorted(set(changes) - set(PREFERENCE_FIELDS))
     if unknown:
         raise RagchatError(f"{', '.join(unknown)} cannot be saved from the page — set it in the environment.")
+    from knowledge.index import write_atomic
+
     updated = _validated({**settings.model_dump(), **changes})
     preferences = {**read_preferences(settings.home), **{k: getattr(updated, k) for k in changes}}
     settings.home.mkdir(parents=True, exist_ok=True)

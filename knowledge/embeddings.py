@@ -8,7 +8,8 @@ here. Either way each text carries its prefix exactly once.
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import Callable
+
 from langchain_core.embeddings import Embeddings
 
 from knowledge.errors import RagchatError, explain_ollama_error
@@ -31,12 +32,25 @@ def with_prefix(prefix: str, text: str) -> str:
 class OllamaNomicEmbeddings(Embeddings):
     """Ollama embeddings that add nomic task prefixes and explain failures in one line."""
 
-    def __init__(self, inner: Embeddings, *, model: str, base_url: str, prefixed: bool = True) -> None:
-        """Wrap ``inner`` (an ``OllamaEmbeddings``); ``prefixed`` adds nomic task prefixes."""
-        self.inner = inner
+    def __init__(
+        self, inner: Embeddings | Callable[[], Embeddings], *, model: str, base_url: str, prefixed: bool = True
+    ) -> None:
+        """Wrap ``inner`` (an ``OllamaEmbeddings``, or a function making one); ``prefixed`` adds nomic task prefixes."""
+        self._inner = inner
         self.model = model
         self.base_url = base_url
         self.prefixed = prefixed
+
+    @property
+    def inner(self) -> Embeddings:
+        """The wrapped model, made on first use when a function was given.
+
+        Importing ``langchain_ollama`` takes about a second, and opening an index to list its
+        files or search it by keyword never embeds anything.
+        """
+        if not isinstance(self._inner, Embeddings):
+            self._inner = self._inner()
+        return self._inner
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed passages (one request for the whole list)."""
@@ -77,12 +91,15 @@ def make_embeddings(
         raise RagchatError(f"Unknown embedding backend {backend!r} — use one of: {', '.join(BACKENDS)}.")
     model = model or DEFAULT_MODELS[backend]
     if backend == "ollama":
-        from langchain_ollama import OllamaEmbeddings
 
-        inner = OllamaEmbeddings(
-            model=model, base_url=base_url, client_kwargs={"timeout": httpx.Timeout(timeout, connect=10.0)}
-        )
-        return OllamaNomicEmbeddings(inner, model=model, base_url=base_url, prefixed="nomic" in model)
+        def ollama() -> Embeddings:
+            import httpx
+            from langchain_ollama import OllamaEmbeddings
+
+            timeout_ = httpx.Timeout(timeout, connect=10.0)
+            return OllamaEmbeddings(model=model, base_url=base_url, client_kwargs={"timeout": timeout_})
+
+        return OllamaNomicEmbeddings(ollama, model=model, base_url=base_url, prefixed="nomic" in model)
     try:
         from langchain_nomic import NomicEmbeddings
     except ImportError as exc:  # pragma: no cover - depends on the install
