@@ -11,6 +11,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from knowledge.errors import (
     RagchatError,
     explain_ollama_error,
     explain_os_error,
+    model_not_pulled,
     write_refusal,
 )
 from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from knowledge.uploads import SavedUpload
 
 MAX_THREAD_ID_CHARS = 200
+HEALTH_TTL = 10.0
+"""Seconds a probe of Ollama's models is trusted before asking again (the page uses the same)."""
 WRITE_LOCK = "index.lock"
 WRITE_LOCK_WAIT = 2.0
 """Seconds to wait for another process's ingest before saying so (they can take minutes)."""
@@ -208,6 +212,8 @@ class Assistant:
         """Create the assistant; models are made on first use unless given here."""
         self.settings = settings or load_settings()
         self._llm = llm
+        self._own_llm = llm is None
+        self._health: tuple[float, Health] | None = None
         self._embeddings = embeddings
         self._checkpointer = checkpointer
         self._registry: ThreadRegistry | None = None
@@ -284,6 +290,7 @@ class Assistant:
             embeddings=self.embeddings,
             checkpointer=MemorySaver(),
         )
+        other._own_llm = self._own_llm  # an Ollama model is still checked for
         with self._lock:  # the index already loaded, not a second copy of its vectors
             other._index, other._stamp = self._index, self._stamp
         return other
@@ -524,6 +531,7 @@ class Assistant:
                 "shorten it, or raise RAGCHAT_NUM_CTX."
             )
         thread_id = check_thread_id(thread_id)
+        self._require_chat_model()
         info = self.registry.get(thread_id)
         return Turn(
             self.graph,
@@ -535,6 +543,23 @@ class Assistant:
             on_status=on_status,
             on_done=self._record,
         )
+
+    def _require_chat_model(self) -> None:
+        """Refuse a question when Ollama answers but lacks the chat model, whatever route the turn would take.
+
+        A turn that abstains never calls the chat model, so without this a missing model
+        showed as "I couldn't find this…" instead of what to pull. The probe (``/api/tags``)
+        is cached for :data:`HEALTH_TTL` seconds; an unreachable Ollama is left to the turn's
+        own message, and a chat model given to the constructor is not Ollama's to check.
+        """
+        if not self._own_llm:
+            return
+        stamp = time.monotonic()
+        if self._health is None or stamp - self._health[0] > HEALTH_TTL:
+            self._health = (stamp, check_ollama(self.settings))
+        health = self._health[1]
+        if health.reachable and not health.chat_ok:
+            raise model_not_pulled(self.settings.chat_model)
 
     def _record(self, turn: Turn, final: dict[str, Any]) -> None:
         self.registry.record_turn(turn.thread_id, turn.question, len(final.get("messages", [])))

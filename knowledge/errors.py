@@ -77,6 +77,11 @@ def write_refusal(folder: str | Path) -> RagchatError | None:
     return explain_os_error(OSError(code, os.strerror(code)), folder)
 
 
+def model_not_pulled(model: str) -> RagchatError:
+    """Return the error for a model Ollama does not have."""
+    return RagchatError(f"The model {model} is not available in Ollama — run `ollama pull {model}`.")
+
+
 def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> RagchatError | None:
     """Return the user-facing error for an exception raised while talking to Ollama.
 
@@ -106,7 +111,7 @@ def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> Ra
 
     if isinstance(exc, ResponseError):
         if exc.status_code == 404:
-            return RagchatError(f"The model {model} is not available in Ollama — run `ollama pull {model}`.")
+            return model_not_pulled(model)
         return RagchatError(f"Ollama could not run {model}: {exc.error} (HTTP {exc.status_code}).")
     if isinstance(exc, httpx.TransportError):
         return RagchatError(

@@ -64,6 +64,20 @@ def test_model_not_pulled(assistant: Assistant, fake_ollama: FakeOllama) -> None
         assistant.ask(QUESTION, "t").run()
 
 
+def test_a_missing_chat_model_is_named_even_when_the_turn_would_abstain(
+    env: Settings, assistant: Assistant, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ui.cli import main
+
+    fake_ollama.models.remove("llama3.1:8b")  # only the embedding model is pulled
+    capsys.readouterr()
+    assert main(["ask", "What is the capital of Mongolia?"]) == 1  # nothing relevant: no chat call would be made
+    assert capsys.readouterr().err == (
+        "Error: The model llama3.1:8b is not available in Ollama — run `ollama pull llama3.1:8b`.\n"
+    )
+    assert fake_ollama.calls("/api/chat") == []
+
+
 def test_stalled_first_token_times_out_with_a_message(settings: Settings, fake_ollama: FakeOllama) -> None:
     app = Assistant(load_settings(**{**settings.model_dump(), "timeout": 0.5, "memory": True}))
     app.ensure_index()
