@@ -265,7 +265,22 @@ class Assistant:
             if self._registry is None:
                 durable = not isinstance(self.checkpointer, MemorySaver)
                 self._registry = ThreadRegistry(self.settings.home if durable else None)
+                self._adopt_unlisted(self._registry)
             return self._registry
+
+    def _adopt_unlisted(self, registry: ThreadRegistry) -> None:
+        """List threads whose checkpoints have no registry entry, titled by their first question.
+
+        Only an older ragchat, which recorded a thread when its first turn finished, left such
+        threads (a killed first turn); this one records it as the question is asked, so one
+        look when the store is opened is enough.
+        """
+        from agent.threads import now
+
+        for thread_id in registry.unlisted():
+            messages = self._stored_messages(thread_id)
+            questions = [str(m.content) for m in messages if m.type == "human"]
+            registry.adopt(thread_id, questions[0] if questions else thread_id, len(messages), now())
 
     def close(self) -> None:
         """Let go of the thread database (the next use opens it again)."""
@@ -593,17 +608,7 @@ class Assistant:
 
     # -- threads ---------------------------------------------------------------------
     def threads(self) -> list[ThreadInfo]:
-        """Return every thread, most recently used first.
-
-        A thread whose checkpoints exist without a registry entry (its first turn was killed
-        by an older ragchat before recording it) is listed again, titled by its first question.
-        """
-        from agent.threads import now
-
-        for thread_id in self.registry.unlisted():
-            messages = self._stored_messages(thread_id)
-            questions = [str(m.content) for m in messages if m.type == "human"]
-            self.registry.adopt(thread_id, questions[0] if questions else thread_id, len(messages), now())
+        """Return every thread, most recently used first."""
         return self.registry.list()
 
     def rename_thread(self, thread_id: str, title: str) -> None:

@@ -273,24 +273,22 @@ class ThreadRegistry:
 
     def record_question(self, thread_id: str, question: str) -> None:
         """Note a question as its turn starts, so a thread is listed even if the turn never finishes."""
-        title, stamp = _title(question) or thread_id, now()
-        with self._writing() as conn:
-            conn.execute(
-                "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages) VALUES (?, ?, ?, ?, 1) "
-                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = messages + 1, "
-                "title = CASE WHEN ragchat_threads.messages = 0 THEN excluded.title ELSE ragchat_threads.title END",
-                (thread_id, title, stamp, stamp),
-            )
+        self._record(thread_id, question, None)
 
     def record_turn(self, thread_id: str, question: str, messages: int) -> None:
         """Note a finished turn: title a new thread by its first question, bump its time and count."""
+        self._record(thread_id, question, messages)
+
+    def _record(self, thread_id: str, question: str, messages: int | None) -> None:
+        # A new thread is titled by its question; ``messages`` is the stored count, or None for one more.
+        count = "messages + 1" if messages is None else "excluded.messages"
         stamp = now()
         with self._writing() as conn:
             conn.execute(
                 "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = excluded.messages, "
+                f"ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = {count}, "
                 "title = CASE WHEN ragchat_threads.messages = 0 THEN excluded.title ELSE ragchat_threads.title END",
-                (thread_id, _title(question) or thread_id, stamp, stamp, messages),
+                (thread_id, _title(question) or thread_id, stamp, stamp, 1 if messages is None else messages),
             )
 
     def set_scope(self, thread_id: str, sources: list[str] | None) -> None:

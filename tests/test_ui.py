@@ -490,13 +490,17 @@ def test_once_saved_the_thread_is_listed_and_new_chat_is_plain(page: AppTest) ->
     assert new_chat_and_threads(page) == [("New chat", "secondary"), ("Who cast the Quillmarsh tide bell?", "primary")]
 
 
+GANNET_LABELS = [
+    "How tall is Gannet Point Light? · 12 Nov 14:05",
+    "How tall is Gannet Point Light? · 12 Nov 14:05 (2)",
+    "Who cast the Quillmarsh tide bell?",
+    "How tall is Gannet Point Light? · 10 Nov 14:00",
+]
+"""What the gannet fixture's threads are called in the list and in Manage threads."""
+
+
 def test_repeated_titles_show_their_local_time_of_last_use(gannet: AppTest) -> None:
-    assert listed(gannet) == [
-        "How tall is Gannet Point Light? · 12 Nov 14:05",
-        "How tall is Gannet Point Light? · 12 Nov 14:05 (2)",
-        "Who cast the Quillmarsh tide bell?",
-        "How tall is Gannet Point Light? · 10 Nov 14:00",
-    ]
+    assert listed(gannet) == GANNET_LABELS
 
 
 def test_the_filter_narrows_the_list_by_title_ignoring_case(gannet: AppTest) -> None:
@@ -511,12 +515,7 @@ def test_a_filter_matching_nothing_says_so(gannet: AppTest) -> None:
 
 
 def test_manage_threads_lists_the_titles_that_tell_threads_apart(gannet: AppTest) -> None:
-    assert gannet.sidebar.multiselect(key="manage-threads").options == [
-        "How tall is Gannet Point Light? · 12 Nov 14:05",
-        "How tall is Gannet Point Light? · 12 Nov 14:05 (2)",
-        "Who cast the Quillmarsh tide bell?",
-        "How tall is Gannet Point Light? · 10 Nov 14:00",
-    ]
+    assert gannet.sidebar.multiselect(key="manage-threads").options == GANNET_LABELS
 
 
 def test_select_all_listed_selects_what_the_filter_shows(gannet: AppTest) -> None:
