@@ -15,11 +15,15 @@ The heavy modules (the agent, LangChain, Streamlit) are imported by the commands
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import os
 import re
+import signal
 import socket
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -115,23 +119,16 @@ class Interruption:
         self._armed = False
 
     def __enter__(self) -> Interruption:
-        import signal
-        import threading
-
         if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import signal
-
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
 
     def _handle(self, signum: int, frame: object) -> None:
-        import threading
-
         if self._armed:
             self._leave(0)
         self._armed = True
@@ -139,9 +136,6 @@ class Interruption:
         raise KeyboardInterrupt
 
     def _leave(self, after: float) -> None:
-        import contextlib
-        import time
-
         time.sleep(after)
         if self.turn is not None:
             with contextlib.suppress(Exception):
