@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from agent.chat_model import Health, check_ollama, make_chat_model
 from agent.formatting import max_question_chars
 from agent.settings import Settings, load_settings
-from knowledge.embeddings import make_embeddings
 from knowledge.errors import (
     EmbedderMismatch,
     IndexDamaged,
@@ -239,6 +238,8 @@ class Assistant:
         """The embedding model (made from settings on first use)."""
         if self._embeddings is None:
             s = self.settings
+            from knowledge.embeddings import make_embeddings  # loads LangChain's runnables: only when embedding
+
             self._embeddings = make_embeddings(s.embedding_backend, s.embedding_model, s.ollama_host, s.timeout)
         return self._embeddings
 
@@ -320,7 +321,8 @@ class Assistant:
         with self._lock:
             stamp = self._manifest_stamp()
             if self._index is None or stamp != self._stamp:
-                self._index = KnowledgeIndex.load(self.settings.home, self.embeddings, self.settings.embedding)
+                # The embedding client is made when a search first needs it: not for a keyword search.
+                self._index = KnowledgeIndex.load(self.settings.home, lambda: self.embeddings, self.settings.embedding)
                 self._stamp, self._graph = stamp, None
             return self._index
 
@@ -499,7 +501,7 @@ class Assistant:
     def _load_for_update(self) -> KnowledgeIndex | None:
         # A private copy from disk: questions keep using the live index while this one
         # changes, and see the new one only once it is complete and saved.
-        return KnowledgeIndex.load(self.settings.home, self.embeddings, self.settings.embedding)
+        return KnowledgeIndex.load(self.settings.home, lambda: self.embeddings, self.settings.embedding)
 
     def _match_sources(self, index: KnowledgeIndex, name: str) -> list[str]:
         from knowledge.loader import source_name

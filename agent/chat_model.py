@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import httpx
-
 from agent.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,6 +22,7 @@ def make_chat_model(settings: Settings) -> ChatOllama:
     ``num_ctx`` is always sent: Ollama's own default is small and would silently cut
     the retrieved sources out of the prompt.
     """
+    import httpx
     from langchain_ollama import ChatOllama
 
     return ChatOllama(
@@ -57,6 +56,8 @@ class Health:
 
 def check_ollama(settings: Settings, timeout: float = 3.0) -> Health:
     """Ask Ollama which models it has (``/api/tags``) and compare with the settings."""
+    import httpx  # here, not at the top: `ragchat sources` and keyword search never ask Ollama
+
     try:
         response = httpx.get(f"{settings.ollama_host}/api/tags", timeout=timeout)
         response.raise_for_status()

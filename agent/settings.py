@@ -136,7 +136,7 @@ class Settings(BaseSettings):
                 f"{self.num_ctx:,} — use at most {room:,}, or raise RAGCHAT_NUM_CTX",
             )
         if self.embedding_model is None:
-            from knowledge.embeddings import DEFAULT_MODELS
+            from knowledge.embedding_names import DEFAULT_MODELS
 
             self.embedding_model = DEFAULT_MODELS[self.embedding_backend]
         return self
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
     @property
     def embedding(self) -> str:
         """Name recorded with the index, e.g. ``ollama/nomic-embed-text``."""
-        from knowledge.embeddings import embedding_name
+        from knowledge.embedding_names import embedding_name
 
         return embedding_name(self.embedding_backend, self.embedding_model)
 

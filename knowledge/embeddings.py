@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from langchain_core.embeddings import Embeddings
 
+from knowledge.embedding_names import BACKENDS, DEFAULT_MODELS, embedding_name
 from knowledge.errors import RagchatError, explain_ollama_error
 
-BACKENDS = ("ollama", "nomic-local")
-DEFAULT_MODELS = {"ollama": "nomic-embed-text", "nomic-local": "nomic-embed-text-v1.5"}
+__all__ = ["BACKENDS", "DEFAULT_MODELS", "OllamaNomicEmbeddings", "embedding_name", "make_embeddings"]
 DOCUMENT_PREFIX = "search_document: "
 QUERY_PREFIX = "search_query: "
 
@@ -72,11 +72,6 @@ class OllamaNomicEmbeddings(Embeddings):
             if explained is None:
                 raise
             raise explained from exc
-
-
-def embedding_name(backend: str, model: str | None = None) -> str:
-    """Return the name recorded with an index, e.g. ``ollama/nomic-embed-text``."""
-    return f"{backend}/{model or DEFAULT_MODELS[backend]}"
 
 
 def make_embeddings(

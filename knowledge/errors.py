@@ -13,8 +13,6 @@ import os
 import re
 from pathlib import Path
 
-import httpx
-
 
 class RagchatError(Exception):
     """A failure with a one-line message written for the user."""
@@ -90,6 +88,8 @@ def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> Ra
     """
     if isinstance(exc, RagchatError):
         return exc
+    import httpx  # here, not at the top: a command that never talks to Ollama need not load it
+
     if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
         # ollama-python raises the builtin ConnectionError for plain requests but lets
         # httpx.ConnectError escape from streaming ones, so both land here.

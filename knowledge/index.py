@@ -18,21 +18,23 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import orjson
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, explain_os_error
 from knowledge.keyword import KeywordIndex
-from knowledge.store import MatrixVectorStore, top_rows
+from knowledge.store import MatrixStore, top_rows
+
+if TYPE_CHECKING:  # the class itself loads LangChain's runnables (~0.3 s), needed only to embed
+    from langchain_core.embeddings import Embeddings
 
 FORMAT_VERSION = 2
 MANIFEST = "current.json"
@@ -81,7 +83,7 @@ class KnowledgeIndex:
 
     def __init__(
         self,
-        store: MatrixVectorStore,
+        store: MatrixStore,
         info: IndexInfo,
         files: dict[str, FileRecord] | None = None,
         keyword: KeywordIndex | None = None,
@@ -97,9 +99,9 @@ class KnowledgeIndex:
         self.generation = generation
 
     @classmethod
-    def empty(cls, embeddings: Embeddings | None, info: IndexInfo) -> KnowledgeIndex:
+    def empty(cls, embeddings: Embeddings | Callable[[], Embeddings] | None, info: IndexInfo) -> KnowledgeIndex:
         """Return an index with no chunks."""
-        return cls(MatrixVectorStore(embeddings), info)
+        return cls(MatrixStore(embeddings), info)
 
     # -- reading ------------------------------------------------------------------------
     @property
@@ -279,7 +281,9 @@ class KnowledgeIndex:
         return kept
 
     @classmethod
-    def load(cls, home: str | Path, embeddings: Embeddings | None, embedding: str) -> KnowledgeIndex | None:
+    def load(
+        cls, home: str | Path, embeddings: Embeddings | Callable[[], Embeddings] | None, embedding: str
+    ) -> KnowledgeIndex | None:
         """Load the index under ``home``, or return ``None`` if there is none.
 
         What is read is checked, not only parsed: the manifest's fields and their types,
@@ -312,7 +316,7 @@ class KnowledgeIndex:
             )
         data = folder / manifest.generation
         try:
-            store = MatrixVectorStore.load(data, embeddings)
+            store = MatrixStore.load(data, embeddings)
             keyword = KeywordIndex.load(data / "keyword")
             _check_agreement(info, manifest.files, store, keyword)
         except UNREADABLE as exc:
@@ -351,7 +355,7 @@ def _read_manifest(path: Path) -> _Manifest:
 
 
 def _check_agreement(
-    info: IndexInfo, files: dict[str, FileRecord], store: MatrixVectorStore, keyword: KeywordIndex
+    info: IndexInfo, files: dict[str, FileRecord], store: MatrixStore, keyword: KeywordIndex
 ) -> None:
     if len(store) and store.dimension != info.dimension:
         raise ValueError(f"the vectors are {store.dimension}-d, the manifest says {info.dimension}-d")

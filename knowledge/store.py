@@ -1,4 +1,4 @@
-"""A LangChain ``VectorStore`` that keeps every vector in one contiguous float32 matrix.
+"""A vector store that keeps every vector in one contiguous float32 matrix.
 
 Vectors are L2-normalised once, when added, so a query is one matrix-vector product
 (cosine similarity) plus a partial sort: no per-query conversion of Python lists, which
@@ -9,6 +9,10 @@ The matrix grows by doubling, so adding is amortised O(1) per row.
 What it does not do: approximate search (exact search at 100k x 768 takes a few
 milliseconds), or persistence on its own terms — ``save``/``load`` write and read a
 folder that :mod:`knowledge.index` makes atomic.
+
+:class:`MatrixStore` is plain on purpose: LangChain's ``VectorStore`` base class imports its
+tracing stack (about a second), which `ragchat sources` and keyword search do not need.
+:class:`knowledge.vectorstore.MatrixVectorStore` adds LangChain's interface on top.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
-from langchain_core.vectorstores import VectorStore
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
 
 VECTORS_FILE = "vectors.npy"
 RECORDS_FILE = "records.json"
@@ -68,12 +73,18 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return candidates[np.lexsort((candidates, -scores[candidates]))]
 
 
-class MatrixVectorStore(VectorStore):
+class MatrixStore:
     """Exact cosine search over a contiguous, normalised float32 matrix."""
 
-    def __init__(self, embedding: Embeddings | None = None, dimension: int | None = None) -> None:
-        """Create an empty store; ``dimension`` is fixed by the first vectors added if not given."""
-        self.embedding = embedding
+    def __init__(
+        self, embedding: Embeddings | Callable[[], Embeddings] | None = None, dimension: int | None = None
+    ) -> None:
+        """Create an empty store; ``dimension`` is fixed by the first vectors added if not given.
+
+        ``embedding`` may be a function that makes the model: it is called when something is
+        first embedded, so a store searched only by keyword never loads an embedding client.
+        """
+        self._embedding = embedding
         self.dimension = dimension
         self._matrix = np.zeros((0, dimension or 0), dtype=np.float32)
         self._count = 0
@@ -84,10 +95,16 @@ class MatrixVectorStore(VectorStore):
         self.version = 0
         """Bumped on every change, so callers can cache things derived from the rows."""
 
-    # -- LangChain VectorStore interface ----------------------------------------------
+    @property
+    def embedding(self) -> Embeddings | None:
+        """The embedding model used for texts and queries (made now if it was deferred)."""
+        if self._embedding is not None and not hasattr(self._embedding, "embed_query"):
+            self._embedding = self._embedding()
+        return self._embedding
+
     @property
     def embeddings(self) -> Embeddings | None:
-        """The embedding model used for texts and queries."""
+        """The embedding model, under the name LangChain's vector stores use."""
         return self.embedding
 
     def __len__(self) -> int:
@@ -111,7 +128,7 @@ class MatrixVectorStore(VectorStore):
         if not texts:
             return []
         if self.embedding is None:
-            raise ValueError("MatrixVectorStore needs an embedding model to add texts.")
+            raise ValueError("The store needs an embedding model to add texts.")
         vectors = self.embedding.embed_documents(texts)
         return self.add_vectors(vectors, texts, metadatas, ids)
 
@@ -151,15 +168,6 @@ class MatrixVectorStore(VectorStore):
         self.version += 1
         return list(ids)
 
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Remove the rows with these ids (unknown ids are ignored); ``None`` removes nothing."""
-        if ids is None:
-            return None
-        doomed = {self._rows[i] for i in ids if i in self._rows}
-        if doomed:
-            self.keep_rows(np.array([row not in doomed for row in range(self._count)], dtype=bool))
-        return True
-
     def keep_rows(self, keep: np.ndarray) -> None:
         """Keep only the rows where ``keep`` is true, compacting the matrix in order."""
         rows = np.flatnonzero(keep)
@@ -170,10 +178,6 @@ class MatrixVectorStore(VectorStore):
         self.metadatas = [self.metadatas[r] for r in rows]
         self._rows = {id_: n for n, id_ in enumerate(self.ids)}
         self.version += 1
-
-    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        """Return the documents with these ids, in the order asked, skipping unknown ones."""
-        return [self.document(self._rows[i]) for i in ids if i in self._rows]
 
     def document(self, row: int) -> Document:
         """Return row ``row`` as a new Document (callers may change it freely)."""
@@ -192,56 +196,10 @@ class MatrixVectorStore(VectorStore):
         rows = top_rows(scores, k)
         return rows, scores[rows]
 
-    def similarity_search_with_score_by_vector(
-        self,
-        embedding: list[float],
-        k: int = 4,
-        filter: Callable[[Document], bool] | None = None,  # noqa: A002 (LangChain's name)
-        **kwargs: Any,
-    ) -> list[tuple[Document, float]]:
-        """Return the ``k`` most similar documents with cosine scores; ``filter`` keeps only matching ones."""
-        mask = None
-        if filter is not None:
-            mask = np.fromiter((filter(self.document(r)) for r in range(self._count)), bool, self._count)
-        rows, scores = self.search_vector(embedding, k, mask)
-        return [(self.document(int(r)), float(s)) for r, s in zip(rows, scores, strict=True)]
-
-    def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[Document, float]]:
-        """Embed ``query`` and return the ``k`` most similar documents with cosine scores."""
-        if self._count == 0:
-            return []
-        return self.similarity_search_with_score_by_vector(self.embed_query(query), k, **kwargs)
-
-    def similarity_search_by_vector(self, embedding: list[float], k: int = 4, **kwargs: Any) -> list[Document]:
-        """Return the ``k`` documents most similar to ``embedding``."""
-        return [doc for doc, _ in self.similarity_search_with_score_by_vector(embedding, k, **kwargs)]
-
-    def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
-        """Return the ``k`` documents most similar to ``query``."""
-        return [doc for doc, _ in self.similarity_search_with_score(query, k, **kwargs)]
-
-    def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        return lambda score: (score + 1.0) / 2.0  # cosine in [-1, 1] to relevance in [0, 1]
-
-    @classmethod
-    def from_texts(
-        cls,
-        texts: list[str],
-        embedding: Embeddings,
-        metadatas: list[dict] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> MatrixVectorStore:
-        """Create a store holding ``texts``."""
-        store = cls(embedding)
-        store.add_texts(texts, metadatas, ids=ids)
-        return store
-
     def embed_query(self, query: str) -> list[float]:
         """Embed a search query with the store's model."""
         if self.embedding is None:
-            raise ValueError("MatrixVectorStore needs an embedding model to search by text.")
+            raise ValueError("The store needs an embedding model to search by text.")
         return self.embedding.embed_query(query)
 
     # -- persistence --------------------------------------------------------------------
@@ -253,7 +211,9 @@ class MatrixVectorStore(VectorStore):
         (folder / RECORDS_FILE).write_bytes(orjson.dumps(records))
 
     @classmethod
-    def load(cls, folder: str | Path, embedding: Embeddings | None = None) -> MatrixVectorStore:
+    def load(
+        cls, folder: str | Path, embedding: Embeddings | Callable[[], Embeddings] | None = None
+    ) -> MatrixStore:
         """Read a store written by :meth:`save`, checking that it is whole.
 
         Raises:

@@ -9,7 +9,8 @@ from langchain_core.documents import Document
 from langchain_core.vectorstores import VectorStore
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from knowledge.store import MatrixVectorStore, top_rows
+from knowledge.store import top_rows
+from knowledge.vectorstore import MatrixVectorStore
 
 
 class TestMatrixVectorStoreStandard(VectorStoreIntegrationTests):
