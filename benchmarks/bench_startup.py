@@ -10,6 +10,11 @@ the agent's graph, the thread store, the search and the request.
 
     python benchmarks/bench_startup.py              # about a minute
     python benchmarks/bench_startup.py --runs 20
+    git worktree add /tmp/before HEAD~3 && python benchmarks/bench_startup.py --before /tmp/before
+
+With ``--before TREE`` (another checkout of ragchat) every command is also run from that tree,
+alternating run by run with this one, and the table puts the two side by side: on a shared,
+noisy machine only a comparison made in one run means anything.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,6 +44,7 @@ COMMANDS: list[tuple[str, list[str], float | None]] = [
     ("ragchat search --mode keyword lighthouse", ["-m", "ui.cli", "search", "--mode", "keyword", "lighthouse"], 1.0),
 ]
 """(label, arguments to python, target in seconds or None)."""
+T = TypeVar("T")
 
 
 def environment(url: str, home: Path) -> dict[str, str]:
@@ -46,17 +54,17 @@ def environment(url: str, home: Path) -> dict[str, str]:
     return env
 
 
-def wall_time(args: list[str], env: dict[str, str]) -> float:
-    """Seconds for ``python args`` to run to its end (output discarded; a failure stops the benchmark)."""
+def wall_time(args: list[str], env: dict[str, str], tree: Path = ROOT) -> float:
+    """Seconds for ``python args`` to run to its end in ``tree`` (output discarded; a failure stops the benchmark)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([sys.executable, *args], cwd=tree, env=env, stdout=subprocess.DEVNULL, check=True)
     return time.perf_counter() - start
 
 
-def first_byte(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Seconds until ``python args`` writes its first byte to stdout, and until it ends."""
+def first_byte(args: list[str], env: dict[str, str], tree: Path = ROOT) -> tuple[float, float]:
+    """Seconds until ``python args`` (run in ``tree``) writes its first byte to stdout, and until it ends."""
     start = time.perf_counter()
-    with subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE) as process:
+    with subprocess.Popen([sys.executable, *args], cwd=tree, env=env, stdout=subprocess.PIPE) as process:
         process.stdout.read(1)
         first = time.perf_counter() - start
         process.stdout.read()
@@ -71,19 +79,34 @@ def p90(values: list[float]) -> float:
     return values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
 
 
-def row(label: str, times: list[float], target: float | None) -> str:
-    """Return one table row: median, p90, target and whether the median met it."""
+def row(label: str, times: list[float], target: float | None, before: list[float] | None = None) -> str:
+    """Return one table row: (before's median and p90,) median, p90, target and whether the median met it."""
     median = statistics.median(times)
     verdict = "—" if target is None else ("met" if median <= target else "MISSED")
     shown = "—" if target is None else f"≤ {target:.1f} s"
-    return f"| `{label}` | {median:.2f} | {p90(times):.2f} | {shown} | {verdict} |"
+    earlier = f"{statistics.median(before):.2f} | {p90(before):.2f} | " if before else ""
+    return f"| `{label}` | {earlier}{median:.2f} | {p90(times):.2f} | {shown} | {verdict} |"
+
+
+def alternate(measure: Callable[[Path], T], runs: int, before: Path | None) -> tuple[list[T], list[T]]:
+    """Run ``measure`` ``runs`` times in this tree (and in ``before``, alternating); return both lists of results."""
+    ours: list[T] = []
+    theirs: list[T] = []
+    for _ in range(runs):
+        if before is not None:
+            theirs.append(measure(before))
+        ours.append(measure(ROOT))
+    return ours, theirs
 
 
 def main() -> None:
     """Build the sample index, time every command and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="runs of each command (default 10)")
+    parser.add_argument("--before", type=Path, help="another checkout of ragchat to time side by side")
     args = parser.parse_args()
+    if args.before and not (args.before / "ui" / "cli.py").is_file():
+        parser.error(f"{args.before} is not a ragchat checkout (no ui/cli.py) — give the folder of one")
     fake = FakeOllama().start()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"{platform.system()} {platform.release()}; {args.runs} runs of each command, sample index "
@@ -93,16 +116,23 @@ def main() -> None:
             env = environment(fake.url, Path(tmp) / "home")
             print("building the sample index…", file=sys.stderr, flush=True)
             wall_time(["-m", "ui.cli", "ingest"], env)
-            print("| command | median s | p90 s | target | |")
-            print("|---|---:|---:|---:|---|")
+            trees = [args.before, ROOT] if args.before else [ROOT]
+            earlier = "before: median s | before: p90 s | " if args.before else ""
+            print(f"| command | {earlier}median s | p90 s | target | |")
+            print("|---|" + "---:|" * (4 if args.before else 2) + "---:|---|")
             for label, command, target in COMMANDS:
-                wall_time(command, env)  # warm the disk cache: every run below starts alike
-                print(row(label, [wall_time(command, env) for _ in range(args.runs)], target), flush=True)
+                for tree in trees:  # warm the disk cache: every run below starts alike
+                    wall_time(command, env, tree)
+                ours, theirs = alternate(lambda tree, c=command: wall_time(c, env, tree), args.runs, args.before)
+                print(row(label, ours, target, theirs), flush=True)
             ask = ["-m", "ui.cli", "ask", "--thread", "bench", QUESTION]
-            first_byte(ask, env)
-            runs = [first_byte(ask, env) for _ in range(args.runs)]
-            print(row(f'ragchat ask "{QUESTION}": first byte of the answer', [r[0] for r in runs], None))
-            print(row(f'ragchat ask "{QUESTION}": whole command', [r[1] for r in runs], None))
+            for tree in trees:
+                first_byte(ask, env, tree)
+            ours_ask, theirs_ask = alternate(lambda tree: first_byte(ask, env, tree), args.runs, args.before)
+            label = f'ragchat ask "{QUESTION}"'
+            print(row(f"{label}: first byte of the answer", [r[0] for r in ours_ask], None,
+                      [r[0] for r in theirs_ask] or None))  # fmt: skip
+            print(row(f"{label}: whole command", [r[1] for r in ours_ask], None, [r[1] for r in theirs_ask] or None))
     finally:
         fake.stop()
 
