@@ -16,7 +16,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -29,35 +29,30 @@ from knowledge.errors import RagchatError
 
 
 class Settings(BaseSettings):
-    """ragchat's configuration. Construct with :func:`load_settings` for friendly errors."""
+    """ragchat's configuration. Construct with :func:`load_settings` for friendly errors.
+
+    Each field is defined here once: its type, default, bounds and description make the
+    command-line flag and its help (:func:`ui.cli.add_settings_flags`), the environment
+    variable (:func:`env_name`) and the page's form; ``json_schema_extra["flag"]`` names a
+    flag that is not simply ``--field-name``.
+    """
 
     model_config = SettingsConfigDict(env_prefix="RAGCHAT_", populate_by_name=True, extra="forbid")
 
     ollama_host: str = Field(
         "http://localhost:11434",
         validation_alias=AliasChoices("ollama_host", "OLLAMA_HOST"),
-        description="Base URL of the Ollama server (Ollama's own OLLAMA_HOST variable).",
+        description="Ollama's address (Ollama's own variable; 127.0.0.1:11434 works too).",
     )
-    chat_model: str = Field("llama3.1:8b", description="Ollama chat model that writes the answers.")
+    chat_model: str = Field(
+        "llama3.1:8b", description="Ollama chat model that writes the answers.", json_schema_extra={"flag": "--model"}
+    )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 keeps answers repeatable.")
     num_ctx: int = Field(8192, ge=1024, description="Context window asked of Ollama, in tokens.")
     num_predict: int = Field(1024, ge=16, description="Most tokens an answer may use (reserved in the budget).")
-    top_k: int | None = Field(
-        None, ge=1, description="Sample only from the k likeliest tokens (Ollama's default if unset)."
-    )
-    top_p: float | None = Field(None, gt=0.0, le=1.0, description="Nucleus sampling share (Ollama's default if unset).")
+    top_k: int | None = Field(None, ge=1, description="Sample only from the k likeliest tokens (unset: Ollama's).")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="Nucleus sampling share (unset: Ollama's).")
     system_prompt: str | None = Field(None, description="Replaces the answering rules; the sources are still appended.")
-    min_score: float = Field(
-        0.5,
-        ge=0.0,
-        le=1.0,
-        description="Cosine from which a chunk counts as evidence; with none, and no keyword match, ragchat abstains.",
-    )
-    timeout: float = Field(
-        120.0, description="Seconds to wait for Ollama to start answering (loading a model can take a while)."
-    )
-    verify_answers: bool = Field(False, description="Let the model check each answer against its sources.")
-    memory: bool = Field(False, description="Keep threads in memory only (they end with the process).")
     embedding_backend: Literal["ollama", "nomic-local"] = Field(
         "ollama", description="Where embeddings come from: Ollama, or langchain-nomic running locally."
     )
@@ -68,7 +63,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(50, ge=0, description="Characters shared by neighbouring chunks.")
     k: int = Field(4, ge=1, le=50, description="How many chunks are retrieved per question.")
     retrieval_mode: Literal["hybrid", "vector", "keyword"] = Field(
-        "hybrid", description="Search by meaning and keywords fused (hybrid), by meaning only, or by keywords only."
+        "hybrid",
+        description="Search by meaning and keywords fused (hybrid), by meaning only, or by keywords only.",
+        json_schema_extra={"flag": "--mode"},
     )
     keyword_weight: float = Field(
         0.5,
@@ -76,7 +73,24 @@ class Settings(BaseSettings):
         le=1.0,
         description="Keyword search's share of the hybrid ranking: 0.5 weighs meaning and keywords equally.",
     )
-    docs_dir: Path = Field(Path("rag_data"), description="Folder of documents to index.")
+    min_score: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Cosine from which a chunk counts as evidence; with none, and no keyword match, ragchat abstains.",
+    )
+    timeout: float = Field(
+        120.0, description="Seconds to wait for Ollama to start answering (loading a model can take a while)."
+    )
+    verify_answers: bool = Field(
+        False,
+        description="Let the model check each answer against its sources.",
+        json_schema_extra={"flag": "--verify"},
+    )
+    memory: bool = Field(False, description="Keep threads in memory only (they end with the process).")
+    docs_dir: Path = Field(
+        Path("rag_data"), description="Folder of documents to index.", json_schema_extra={"flag": "--docs"}
+    )
     home: Path = Field(Path(".ragchat"), description="Data folder for everything ragchat writes.")
 
     @field_validator("ollama_host")
@@ -217,6 +231,48 @@ def read_ollama_host(value: str) -> str:
     return f"http://{host}:{port or 11434}{url.path}".replace("://0.0.0.0", "://127.0.0.1", 1)
 
 
+def env_name(name: str) -> str:
+    """Return the environment variable that sets setting ``name``.
+
+    >>> env_name("k"), env_name("ollama_host")
+    ('RAGCHAT_K', 'OLLAMA_HOST')
+    """
+    return "OLLAMA_HOST" if name == "ollama_host" else f"RAGCHAT_{name.upper()}"
+
+
+def flag_name(name: str) -> str:
+    """Return the command-line flag that sets setting ``name``.
+
+    >>> flag_name("top_k"), flag_name("chat_model")
+    ('--top-k', '--model')
+    """
+    extra = Settings.model_fields[name].json_schema_extra
+    given = extra.get("flag") if isinstance(extra, dict) else None
+    return str(given) if given else "--" + name.replace("_", "-")
+
+
+def bounds(name: str) -> tuple[float | None, float | None]:
+    """Return the lowest and highest value setting ``name`` accepts (``None`` where unbounded).
+
+    >>> bounds("temperature"), bounds("num_ctx")
+    ((0.0, 2.0), (1024, None))
+    """
+    low = high = None
+    for rule in Settings.model_fields[name].metadata:
+        low = getattr(rule, "ge", getattr(rule, "gt", low))
+        high = getattr(rule, "le", getattr(rule, "lt", high))
+    return low, high
+
+
+def choices(name: str) -> list[str]:
+    """Return the values setting ``name`` may take, for a setting with a fixed list of them.
+
+    >>> choices("retrieval_mode")
+    ['hybrid', 'vector', 'keyword']
+    """
+    return list(get_args(Settings.model_fields[name].annotation))
+
+
 PREFERENCES_FILE = "settings.json"
 PREFERENCE_FIELDS = ("chat_model", "temperature", "k", "retrieval_mode", "keyword_weight", "system_prompt")
 
@@ -278,5 +334,5 @@ def _validated(values: dict[str, object]) -> Settings:
         cause = error.get("ctx", {}).get("error")
         name = getattr(cause, "name", None) or ".".join(str(part) for part in error["loc"]) or "settings"
         message = str(cause) if error["type"] == "value_error" and cause is not None else error["msg"]
-        env = "OLLAMA_HOST" if name == "ollama_host" else f"RAGCHAT_{name.upper()}"
+        env = env_name(name) if name in Settings.model_fields else f"RAGCHAT_{name.upper()}"
         raise RagchatError(f"Invalid setting {name} ({env}): {message}.") from None

@@ -1,8 +1,11 @@
+import contextlib
+import io
+import re
 from pathlib import Path
 
 import pytest
 
-from agent.settings import load_settings
+from agent.settings import Settings, env_name, flag_name, load_settings
 from knowledge.errors import RagchatError
 
 
@@ -65,3 +68,91 @@ def test_invalid_environment_value_is_one_clear_line(monkeypatch: pytest.MonkeyP
 def test_overlap_must_be_smaller_than_chunk_size() -> None:
     with pytest.raises(RagchatError, match="chunk_overlap \\(500\\) must be below chunk_size \\(500\\)"):
         load_settings(chunk_size=500, chunk_overlap=500)
+
+
+# -- one definition per setting: flag, environment variable and README row come from the field ----------------
+EXAMPLES: dict[str, tuple[str, object]] = {
+    "ollama_host": ("gpu-box:5000", "http://gpu-box:5000"),
+    "chat_model": ("qwen3:8b", "qwen3:8b"),
+    "temperature": ("0.7", 0.7),
+    "num_ctx": ("16384", 16384),
+    "num_predict": ("512", 512),
+    "top_k": ("40", 40),
+    "top_p": ("0.9", 0.9),
+    "system_prompt": ("Answer in French.", "Answer in French."),
+    "min_score": ("0.4", 0.4),
+    "timeout": ("30", 30.0),
+    "verify_answers": ("true", True),
+    "memory": ("true", True),
+    "embedding_backend": ("nomic-local", "nomic-local"),
+    "embedding_model": ("mxbai-embed-large", "mxbai-embed-large"),
+    "chunk_size": ("800", 800),
+    "chunk_overlap": ("100", 100),
+    "k": ("6", 6),
+    "retrieval_mode": ("keyword", "keyword"),
+    "keyword_weight": ("0.3", 0.3),
+    "docs_dir": ("notes", Path("notes")),
+    "home": ("state", Path("state")),
+}
+"""A value other than the default for every setting: as typed, and as the settings hold it."""
+
+
+def test_every_setting_has_an_example_here() -> None:
+    assert set(EXAMPLES) == set(Settings.model_fields)
+
+
+def test_every_setting_is_a_flag_of_every_command() -> None:
+    from ui.cli import build_parser, settings_overrides
+
+    for command in ("ask", "ingest", "sources", "search", "chat", "web", "threads", "eval", "graph", "forget"):
+        argv = [command]
+        for name, (typed, _) in EXAMPLES.items():
+            argv += [flag_name(name)] if Settings.model_fields[name].annotation is bool else [flag_name(name), typed]
+        argv += {"ask": ["q"], "search": ["q"], "forget": ["f.md"], "eval": ["questions.jsonl"]}.get(command, [])
+        given = settings_overrides(build_parser().parse_args(argv))
+        assert given.keys() == EXAMPLES.keys(), command
+        settings = load_settings(**given)
+        assert {name: getattr(settings, name) for name in EXAMPLES} == {n: v for n, (_, v) in EXAMPLES.items()}
+
+
+def test_every_setting_is_an_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, (typed, _) in EXAMPLES.items():
+        monkeypatch.setenv(env_name(name), typed)
+    settings = load_settings()
+    assert {name: getattr(settings, name) for name in EXAMPLES} == {n: v for n, (_, v) in EXAMPLES.items()}
+
+
+def test_the_readme_settings_table_lists_every_setting_and_no_other() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.MULTILINE)
+    assert rows == [env_name(name) for name in Settings.model_fields]
+
+
+def ask_help() -> str:
+    from ui.cli import main
+
+    with pytest.raises(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:
+        main(["ask", "--help"])
+    return out.getvalue()
+
+
+def test_each_flag_says_its_variable_and_default() -> None:
+    text = " ".join(ask_help().split())
+    assert "--keyword-weight KEYWORD_WEIGHT Keyword search's share of the hybrid ranking" in text
+    assert "(RAGCHAT_KEYWORD_WEIGHT, default 0.5)" in text
+    assert "--top-k TOP_K" in text and "(RAGCHAT_TOP_K, default unset)" in text
+    assert "--verify Let the model check each answer against its sources (RAGCHAT_VERIFY_ANSWERS, default off)" in text
+
+
+def test_the_page_form_takes_bounds_choices_and_help_from_the_settings_model(env: Settings) -> None:
+    from tests.test_ui import start, view
+
+    page = view(start(), "Settings")
+    k = page.number_input[0]
+    assert (k.min, k.max) == (1, 50)
+    assert k.help == "How many chunks are retrieved per question. Environment variable: `RAGCHAT_K`."
+    assert page.radio[0].options == ["hybrid", "vector", "keyword"] and page.radio[0].help.endswith(
+        "Environment variable: `RAGCHAT_RETRIEVAL_MODE`."
+    )
+    assert [(s.min, s.max) for s in page.slider] == [(0.0, 2.0), (0.0, 1.0)]

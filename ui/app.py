@@ -23,7 +23,7 @@ from agent.assistant import Assistant, check_thread_id
 from agent.chat_model import Health
 from agent.formatting import default_rules, source_label, source_record
 from agent.prompts import ABSTAIN_ANSWER
-from agent.settings import PREFERENCE_FIELDS, load_settings, save_preferences
+from agent.settings import PREFERENCE_FIELDS, Settings, bounds, choices, env_name, load_settings, save_preferences
 from agent.threads import ThreadInfo, display_titles, filter_threads
 from knowledge.errors import RagchatError
 from knowledge.formats import SUPPORTED_EXTENSIONS
@@ -530,25 +530,30 @@ def settings_view(assistant: Assistant, health: Health) -> None:
         chat_models = [m for m in models if "embed" not in m] or models
         if s.chat_model not in chat_models:
             chat_models = [s.chat_model, *chat_models]
-        values = {
-            "chat_model": st.selectbox("Chat model", chat_models, index=chat_models.index(s.chat_model)),
-            "temperature": st.slider("Temperature", 0.0, 2.0, float(s.temperature), 0.1),
-            "k": st.number_input("Passages per question (k)", 1, 50, int(s.k)),
+        modes = choices("retrieval_mode")
+        values = {  # bounds, choices and help come from the settings model, as the CLI's flags do
+            "chat_model": st.selectbox(
+                "Chat model", chat_models, index=chat_models.index(s.chat_model), help=explain("chat_model")
+            ),
+            "temperature": st.slider(
+                "Temperature", *bounds("temperature"), float(s.temperature), 0.1, help=explain("temperature")
+            ),
+            "k": st.number_input("Passages per question (k)", *bounds("k"), int(s.k), help=explain("k")),
             "retrieval_mode": st.radio(
-                "Search", ["hybrid", "vector", "keyword"], index=["hybrid", "vector", "keyword"].index(s.retrieval_mode)
+                "Search", modes, index=modes.index(s.retrieval_mode), help=explain("retrieval_mode")
             ),
             "keyword_weight": st.slider(
                 "Keyword weight in hybrid search (0: meaning only, 1: keywords only)",
-                0.0,
-                1.0,
+                *bounds("keyword_weight"),
                 float(s.keyword_weight),
                 0.05,
+                help=explain("keyword_weight"),
             ),
             "system_prompt": st.text_area(
                 "System prompt (empty: ragchat's rules)",
                 value=s.system_prompt or DEFAULT_RULES,
                 height=300,
-                help="The rules the model follows; the sources are added after them. In ragchat's rules, "
+                help=explain("system_prompt") + " In ragchat's rules, "
                 "{boundary} becomes the random name of each question's source fence.",
             ).strip(),
         }
@@ -568,6 +573,11 @@ def settings_view(assistant: Assistant, health: Health) -> None:
     st.graphviz_chart(graph_dot(assistant))
     with st.expander("Mermaid source"):
         st.code(assistant.mermaid(), language="mermaid")
+
+
+def explain(name: str) -> str:
+    """Return a setting's description with its environment variable, as the page's help text."""
+    return f"{Settings.model_fields[name].description} Environment variable: `{env_name(name)}`."
 
 
 def graph_dot(assistant: Assistant) -> str:

@@ -45,7 +45,8 @@ CHAT_HELP = """Type a question and press Enter. Commands:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return its exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(settings=any(not arg.startswith("-") for arg in argv)).parse_args(argv)  # a command given
     from knowledge.errors import RagchatError
 
     try:
@@ -150,58 +151,57 @@ class Interruption:
 INTERRUPTION = Interruption()
 
 
-SETTINGS_FLAGS = {
-    "ollama_host": "ollama_host",
-    "chat_model": "model",
-    "embedding_backend": "embedding_backend",
-    "k": "k",
-    "retrieval_mode": "mode",
-    "temperature": "temperature",
-    "top_k": "top_k",
-    "top_p": "top_p",
-    "num_predict": "num_predict",
-    "num_ctx": "num_ctx",
-    "system_prompt": "system_prompt",
-    "verify_answers": "verify",
-    "memory": "memory",
-    "docs_dir": "docs",
-    "home": "home",
-}
-"""Each setting the command line accepts, and the ``args`` attribute that holds it."""
-
-
 def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Return the settings given as flags (``None`` for those not given), keyed by setting name."""
-    return {name: getattr(args, flag) for name, flag in SETTINGS_FLAGS.items()}
+    """Return the settings given as flags, keyed by setting name (only those given)."""
+    return {
+        name.removeprefix(SETTING): value
+        for name, value in vars(args).items()
+        if name.startswith(SETTING) and value is not None
+    }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser (settings flags are accepted after any command)."""
+SETTING = "setting_"
+"""Prefix of the ``args`` attributes that hold settings (``args.setting_k``), apart from each command's own."""
+
+
+def add_settings_flags(group: argparse._ArgumentGroup) -> None:
+    """Add one flag per field of :class:`agent.settings.Settings`, typed, bounded and explained by the field.
+
+    The help says the environment variable and the default, so ``ragchat ask --help`` is the
+    whole settings reference; nothing here is written per setting.
+    """
+    import types
+    import typing
+
+    from agent.settings import Settings, env_name, flag_name
+
+    for name, field in Settings.model_fields.items():
+        kind = field.annotation
+        if typing.get_origin(kind) is types.UnionType:  # `int | None`: the flag takes an int
+            kind = next(k for k in typing.get_args(kind) if k is not type(None))
+        default = field.default
+        shown = "unset" if default is None else ("off" if default is False else default)
+        help_text = f"{(field.description or name).rstrip('.')} ({env_name(name)}, default {shown})"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
+        options: dict[str, Any] = {"dest": SETTING + name, "help": help_text}
+        if kind is bool:
+            options.update(action="store_const", const=True)
+        elif typing.get_origin(kind) is typing.Literal:
+            options.update(choices=list(typing.get_args(kind)))
+        else:
+            options.update(type=kind if kind in (int, float) else str, metavar=name.upper())
+        group.add_argument(flag_name(name), **options)
+
+
+def build_parser(settings: bool = True) -> argparse.ArgumentParser:
+    """Return the argument parser (settings flags are accepted after any command).
+
+    With ``settings=False`` the commands take no settings flags: enough to list the commands
+    (``ragchat --help``) without importing pydantic and the settings model (~0.3 s).
+    """
     common = argparse.ArgumentParser(add_help=False)
-    group = common.add_argument_group("settings (override environment variables)")
-    group.add_argument("--model", help="chat model (RAGCHAT_CHAT_MODEL, default llama3.1:8b)")
-    group.add_argument("--ollama-host", help="Ollama URL (OLLAMA_HOST, default http://localhost:11434)")
-    group.add_argument("--embedding-backend", choices=["ollama", "nomic-local"], help="RAGCHAT_EMBEDDING_BACKEND")
-    group.add_argument("--k", type=int, help="chunks retrieved per question (RAGCHAT_K, default 4)")
-    group.add_argument(
-        "--mode",
-        choices=["hybrid", "vector", "keyword"],
-        help="retrieval mode (RAGCHAT_RETRIEVAL_MODE, default hybrid)",
-    )
-    group.add_argument("--temperature", type=float, help="sampling temperature (RAGCHAT_TEMPERATURE, default 0)")
-    group.add_argument("--top-k", type=int, help="sample from the k likeliest tokens (RAGCHAT_TOP_K)")
-    group.add_argument("--top-p", type=float, help="nucleus sampling share (RAGCHAT_TOP_P)")
-    group.add_argument("--num-predict", type=int, help="most tokens per answer (RAGCHAT_NUM_PREDICT, default 1024)")
-    group.add_argument("--num-ctx", type=int, help="context window in tokens (RAGCHAT_NUM_CTX, default 8192)")
-    group.add_argument("--system-prompt", help="replace the answering rules (RAGCHAT_SYSTEM_PROMPT)")
-    group.add_argument(
-        "--verify", action="store_const", const=True, help="check answers against sources (RAGCHAT_VERIFY_ANSWERS)"
-    )
-    group.add_argument(
-        "--memory", action="store_const", const=True, help="keep threads in memory only (RAGCHAT_MEMORY)"
-    )
-    group.add_argument("--docs", help="documents folder (RAGCHAT_DOCS_DIR, default rag_data)")
-    group.add_argument("--home", help="data folder (RAGCHAT_HOME, default .ragchat)")
+    if settings:
+        add_settings_flags(common.add_argument_group("settings (flags override environment variables)"))
 
     parser = argparse.ArgumentParser(
         prog="ragchat", description="Chat with your own documents, privately, through a local Ollama."
@@ -684,12 +684,10 @@ def page_host(address: str) -> str:
 
 def settings_environment(args: argparse.Namespace) -> dict[str, str]:
     """Return the settings given as flags as the environment variables the page reads."""
+    from agent.settings import env_name
+
     return {
-        ("OLLAMA_HOST" if name == "ollama_host" else f"RAGCHAT_{name.upper()}"): (
-            "true" if value is True else str(value)
-        )
-        for name, value in settings_overrides(args).items()
-        if value is not None
+        env_name(name): "true" if value is True else str(value) for name, value in settings_overrides(args).items()
     }
 
 
