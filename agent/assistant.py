@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -56,6 +57,8 @@ HEALTH_TTL = 10.0
 WRITE_LOCK = "index.lock"
 WRITE_LOCK_WAIT = 2.0
 """Seconds to wait for another process's ingest before saying so (they can take minutes)."""
+SEARCH_ONLY_LABEL = "Search-only: no answer was generated."
+"""The stored text of a search-only reply (its passages are in ``additional_kwargs["sources"]``)."""
 
 
 @dataclass
@@ -342,8 +345,10 @@ class Assistant:
         """Bring the index up to date with ``paths`` (default: the documents folder) and save it.
 
         Only new and changed files are embedded. ``rebuild`` starts from an empty index
-        (needed after changing the embedding model). The index on disk is replaced only
-        by a complete new version.
+        (needed after changing the embedding model) that still keeps forgotten files out.
+        The index on disk is replaced only by a complete new version. Forgotten files stay
+        out unless a path names them (see :func:`knowledge.ingest.sync`); a path that does
+        not exist is also tried as a source name in the documents folder.
         """
         from knowledge.formats import SUPPORTED_EXTENSIONS
         from knowledge.ingest import sync
@@ -351,12 +356,15 @@ class Assistant:
         s = self.settings
         targets = list(paths) if paths else [s.docs_dir]
         with self._writing():  # one writer at a time, across processes; questions go on meanwhile
+            forgotten: set[str] = set()
             if rebuild:
+                forgotten = KnowledgeIndex.read_forgotten(s.home)  # before a damaged index is set aside
                 self._set_aside_if_unreadable()
             index = None if rebuild else self._load_for_update()
             if index is None:
                 info = IndexInfo(s.embedding, chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap)
                 index = KnowledgeIndex.empty(self.embeddings, info)
+                index.forgotten = forgotten
             start, done = index.generation, False
             try:
                 report = sync(
@@ -374,6 +382,12 @@ class Assistant:
                 with self._lock:  # the swap: readers see the old index or the complete new one
                     self._index, self._graph = (index if saved else None), None
                     self._stamp = self._manifest_stamp()
+            if index.chunk_count == 0 and report.forgotten and not report.skipped:
+                raise RagchatError(
+                    f"Every document in {', '.join(map(str, targets))} is forgotten ({len(report.forgotten)} "
+                    f"file{'s' if len(report.forgotten) > 1 else ''}) — `ragchat sources --forgotten` lists them, "
+                    "`ragchat ingest FILE` adds one back."
+                )
             if index.chunk_count == 0:
                 skipped = "; ".join(f"{name}: {why}" for name, why in report.skipped)
                 raise RagchatError(
@@ -408,14 +422,20 @@ class Assistant:
         return UploadResult(saved=saved, ingest=result)
 
     def forget(self, names: Sequence[str], delete_files: bool = False) -> list[str]:
-        """Remove files from the index by source name or path; return the sources removed.
+        """Remove files from the index by source name or path, and keep them out; return the sources removed.
 
-        With ``delete_files``, files inside the documents folder are deleted too, so the
-        next ingest of the folder does not bring them back (files elsewhere are never touched).
+        A forgotten file stays on disk and out of every ingest of the documents folder
+        (by its source name, even if deleted and made again) until it is named again:
+        ``ingest([path])``, ingesting a sub-folder of the documents folder that holds it, or an
+        upload of that name. With ``delete_files``, files inside the documents folder are
+        deleted instead, so there is nothing to keep out: a new file of that name is indexed
+        like any other. Files elsewhere are never deleted; they are kept out like forgotten ones.
 
         Raises:
             RagchatError: if a name matches nothing in the index (nothing is removed then).
         """
+        from knowledge.loader import source_name
+
         with self._writing():
             index = self._load_for_update()  # a private copy, swapped in once saved
             if index is None:
@@ -424,6 +444,12 @@ class Assistant:
             for name in names:
                 matches = self._match_sources(index, name)
                 if not matches:
+                    source = name if name in index.forgotten else source_name(Path(name), self.settings.docs_dir)
+                    if source in index.forgotten:
+                        raise RagchatError(
+                            f"{name} is not in the index: it was forgotten — "
+                            f"`ragchat ingest {shlex.quote(source)}` adds it back."
+                        )
                     raise RagchatError(f"{name} is not in the index — `ragchat sources` lists what is.")
                 sources.extend(matches)
             paths = [Path(index.files[s].path) for s in sources]
@@ -433,6 +459,7 @@ class Assistant:
                 if refusal := write_refusal(folder):
                     raise refusal
             index.remove_sources(sources)
+            index.forgotten.update(s for s, path in zip(sources, paths, strict=True) if path not in doomed)
             index.save(self.settings.home)
             with self._lock:
                 self._index, self._graph, self._stamp = index, None, self._manifest_stamp()
@@ -538,15 +565,7 @@ class Assistant:
 
     def ask(self, question: str, thread_id: str, on_status: Callable[[str], None] | None = None) -> Turn:
         """Check the question and thread, and return the turn that answers it when iterated."""
-        question = (question or "").strip()
-        if not question:
-            raise RagchatError("The question is empty — type a question about your documents.")
-        limit = self.max_question_chars
-        if len(question) > limit:
-            raise RagchatError(
-                f"The question is too long ({len(question):,} characters; the limit is {limit:,}) — "
-                "shorten it, or raise RAGCHAT_NUM_CTX."
-            )
+        question = self._check_question(question)
         thread_id = check_thread_id(thread_id)
         self._require_chat_model()
         info = self.registry.get(thread_id)
@@ -560,6 +579,57 @@ class Assistant:
             on_status=on_status,
             on_done=self._record,
         )
+
+    def _check_question(self, question: str) -> str:
+        question = (question or "").strip()
+        if not question:
+            raise RagchatError("The question is empty — type a question about your documents.")
+        limit = self.max_question_chars
+        if len(question) > limit:
+            raise RagchatError(
+                f"The question is too long ({len(question):,} characters; the limit is {limit:,}) — "
+                "shorten it, or raise RAGCHAT_NUM_CTX."
+            )
+        return question
+
+    def search_only(self, question: str, thread_id: str) -> list[dict[str, Any]]:
+        """Answer without a chat model: find the best keyword matches (in the thread's documents), keep them labelled.
+
+        The question is stored as the user's message and the passages as a reply whose text is
+        :data:`SEARCH_ONLY_LABEL`, marked ``search_only`` with the passages as its ``sources``; so
+        the exchange is listed, titled, reloaded and exported like any turn, and later turns leave
+        it out of what the model reads (see :func:`agent.followups.conversation`). It takes the
+        thread's turn like a question does. Returns the passages as display records.
+
+        Raises:
+            RagchatError: if the question or thread name is unusable, there is no index, or the
+                thread store fails (nothing is stored then).
+        """
+        from langchain_core.messages import AIMessage, HumanMessage
+
+        from agent.formatting import rate, source_record
+        from agent.threads import store_error
+
+        question = self._check_question(question)
+        thread_id = check_thread_id(thread_id)
+        info = self.registry.get(thread_id)
+        scope = info.scope if info else None  # a thread limited to some documents searches only those
+        s = self.settings
+        found = self.require_index().search(question, s.k, "keyword", sources=scope, keyword_weight=s.keyword_weight)
+        found = rate(found, question, s.min_score)
+        records = [source_record(n, doc) for n, doc in enumerate(found, start=1)]
+        details = {"search_only": True, "sources": records, "query": question}
+        exchange = [HumanMessage(question), AIMessage(SEARCH_ONLY_LABEL, additional_kwargs=details)]
+        config = {"configurable": {"thread_id": thread_id}}
+        with self.registry.turn(thread_id):
+            try:
+                # as the "abstain" node: like a not-found reply, it ends the turn without generating
+                self.graph.update_state(config, {"messages": exchange}, as_node="abstain")
+                stored = len(self.graph.get_state(config).values.get("messages", []))
+            except sqlite3.Error as exc:
+                raise store_error(exc, self.settings.home) from exc
+            self.registry.record_turn(thread_id, question, stored)
+        return records
 
     def _require_chat_model(self) -> None:
         """Refuse a question when Ollama answers but lacks the chat model, whatever route the turn would take.

@@ -47,11 +47,18 @@ class Health:
     embed_ok: bool = False
     problems: list[str] = field(default_factory=list)
     """One sentence per problem, each saying what to run."""
+    answers_need_embeddings: bool = True
+    """Whether answering embeds the question (every search mode but keyword does)."""
 
     @property
     def ok(self) -> bool:
-        """Whether answers can be generated."""
+        """Whether everything works: answers and indexing."""
         return self.reachable and self.chat_ok and self.embed_ok
+
+    @property
+    def answers(self) -> bool:
+        """Whether answers can be generated (indexing may still need the embedding model)."""
+        return self.reachable and self.chat_ok and (self.embed_ok or not self.answers_need_embeddings)
 
 
 def check_ollama(settings: Settings, timeout: float = 3.0) -> Health:
@@ -67,7 +74,7 @@ def check_ollama(settings: Settings, timeout: float = 3.0) -> Health:
             reachable=False,
             problems=[f"Ollama is not reachable at {settings.ollama_host} — start it with `ollama serve`."],
         )
-    health = Health(reachable=True, models=models)
+    health = Health(reachable=True, models=models, answers_need_embeddings=settings.retrieval_mode != "keyword")
     health.chat_ok = has_model(models, settings.chat_model)
     health.embed_ok = settings.embedding_backend != "ollama" or has_model(models, settings.embedding_model or "")
     if not health.chat_ok:

@@ -7,11 +7,18 @@ at the answer ("it", "that", "the answer") and formatting targets ("to 20 words"
 Dutch", "as a table"), nothing may be left. "Summarise the ferry article" keeps "the
 ferry article" and is a question; "summarise it" is an instruction. What this rule
 misses, the rewrite model can still flag (``NO_SEARCH``).
+
+It also decides which stored messages are the conversation the model reads
+(:func:`conversation`): a search-only exchange is the user's record, not a turn the model took.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
 
 LANGUAGES = (
     "english dutch flemish french german spanish italian portuguese polish swedish norwegian danish finnish "
@@ -75,3 +82,26 @@ def is_instruction(message: str) -> bool:
     if LEFTOVER.sub("", rest):
         return False  # something new is being asked about
     return had_modifier or (had_verb and had_pointer) or (had_verb and len(text.split()) <= 3)
+
+
+def conversation(messages: list[BaseMessage]) -> list[BaseMessage]:
+    """Return ``messages`` without search-only exchanges: what the model may read as the conversation.
+
+    A search-only reply (``additional_kwargs["search_only"]``, stored when no chat model could
+    answer) holds a label and passages, not an answer; shown to the model as one, it would be
+    copied or built upon. Its question goes with it, so no question is left unanswered.
+
+    >>> from langchain_core.messages import AIMessage, HumanMessage
+    >>> found = AIMessage("Search-only.", additional_kwargs={"search_only": True})
+    >>> kept = conversation([HumanMessage("a?"), AIMessage("A."), HumanMessage("b?"), found, HumanMessage("c?")])
+    >>> [m.content for m in kept]
+    ['a?', 'A.', 'c?']
+    """
+    kept: list[BaseMessage] = []
+    for message in messages:
+        if message.type == "ai" and message.additional_kwargs.get("search_only"):
+            if kept and kept[-1].type == "human":
+                kept.pop()
+            continue
+        kept.append(message)
+    return kept

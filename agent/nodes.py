@@ -20,8 +20,8 @@ from langgraph.config import get_stream_writer
 from langgraph.graph import END
 
 from agent.citations import CitationStream
-from agent.followups import is_instruction
-from agent.formatting import fit_history, format_docs, source_record, system_prompt
+from agent.followups import conversation, is_instruction
+from agent.formatting import MIN_COVERAGE, fit_history, format_docs, rate, source_record, system_prompt
 from agent.prompts import (
     ABSTAIN_ANSWER,
     CHECK_PROMPT,
@@ -35,15 +35,13 @@ from knowledge.keyword import coverage
 
 HISTORY_FOR_REWRITE = 6
 """Messages (3 exchanges) the rewrite step sees: enough for "it" to resolve, little to read."""
-MIN_COVERAGE = 0.5
-"""A chunk holding at least half of the question's content words is keyword evidence."""
 
 
 # -- contextualize --------------------------------------------------------------------------
 def contextualize(state: State, *, llm: BaseChatModel) -> dict[str, Any]:
     """Decide what to search for: the question itself, a standalone rewrite, or nothing (an instruction)."""
     question = latest_question(state)
-    history = state.get("messages", [])[:-1]
+    history = conversation(state.get("messages", [])[:-1])  # search-only exchanges are no answers to build on
     if not any(isinstance(m, AIMessage) for m in history):
         return {"question": question, "query": question, "route": "retrieve"}  # first turn: no model call
     if is_instruction(question):
@@ -101,7 +99,7 @@ def retrieve(state: State, *, retriever: BaseRetriever, min_score: float) -> dic
         if restricted is None:
             raise TypeError(f"{type(retriever).__name__} cannot limit a search to chosen documents.")
         retriever = restricted(scope)
-    documents = retriever.invoke(query)
+    documents = rate(retriever.invoke(query), query, min_score)  # why each was found, said once for every view
     return {
         "documents": documents,
         "sources": [source_record(n, doc) for n, doc in enumerate(documents, start=1)],

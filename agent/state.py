@@ -15,7 +15,9 @@ class State(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     """The whole conversation, oldest first. Each answer carries in ``additional_kwargs``:
     ``sources`` (display records), ``abstained`` (no answer in the documents), ``query``
-    (what was searched for) and ``verified`` (the check step's verdict, when it ran)."""
+    (what was searched for) and ``verified`` (the check step's verdict, when it ran). A reply
+    stored without a model (``Assistant.search_only``) carries ``search_only`` with the passages
+    it found as ``sources``; the model never reads it (``agent.followups.conversation``)."""
 
     question: str
     """The latest user message, as typed."""

@@ -455,8 +455,8 @@ def export_markdown(info: ThreadInfo, messages: list[BaseMessage]) -> str:
         if isinstance(message, HumanMessage):
             lines += ["## Question", "", str(message.content), ""]
         elif isinstance(message, AIMessage):
-            lines += ["## Answer", ""]
             details = message.additional_kwargs
+            lines += ["## Passages found (search only)" if details.get("search_only") else "## Answer", ""]
             if not message.content and details.get("interrupted"):
                 lines += [f"*No answer: {_reason(details)}.*", ""]
                 continue

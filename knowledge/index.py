@@ -88,11 +88,14 @@ class KnowledgeIndex:
         files: dict[str, FileRecord] | None = None,
         keyword: KeywordIndex | None = None,
         generation: int = 0,
+        forgotten: Collection[str] = (),
     ) -> None:
         """Wrap a filled ``store``; the keyword index is built on first use when not given."""
         self.store = store
         self.info = info
         self.files = files or {}
+        self.forgotten = set(forgotten)
+        """Sources the user forgot: folder ingests leave them out until one is named again."""
         self._keyword = keyword
         self._keyword_version = store.version if keyword is not None else -1
         self._source_column: tuple[int, np.ndarray] | None = None
@@ -248,6 +251,8 @@ class KnowledgeIndex:
                 "info": asdict(self.info),
                 "files": {source: asdict(record) for source, record in sorted(self.files.items())},
             }
+            if self.forgotten:  # only then: an index without any stays readable by an older ragchat
+                manifest["forgotten"] = sorted(self.forgotten)
             write_atomic(folder / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         except BaseException:  # the manifest still names the old generation: drop the new one
             shutil.rmtree(staging, ignore_errors=True)
@@ -321,7 +326,16 @@ class KnowledgeIndex:
             _check_agreement(info, manifest.files, store, keyword)
         except UNREADABLE as exc:
             raise _damaged(f"The index data in {data}", exc, home) from exc
-        return cls(store, info, manifest.files, keyword, generation=int(manifest.generation[1:]))
+        generation = int(manifest.generation[1:])
+        return cls(store, info, manifest.files, keyword, generation=generation, forgotten=manifest.forgotten)
+
+    @staticmethod
+    def read_forgotten(home: str | Path) -> set[str]:
+        """Return the sources forgotten in the index under ``home``; none if it has no readable manifest."""
+        try:
+            return set(_read_manifest(Path(home) / "index" / MANIFEST).forgotten)
+        except (*UNREADABLE, RagchatError):
+            return set()
 
 
 class _Manifest(BaseModel):
@@ -332,6 +346,7 @@ class _Manifest(BaseModel):
     generation: str = Field(pattern=GENERATION_NAME)
     info: IndexInfo
     files: dict[str, FileRecord]
+    forgotten: list[str] = Field(default_factory=list)
 
 
 UNREADABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError, OSError)

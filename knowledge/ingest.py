@@ -7,6 +7,10 @@ file boundaries). A file is applied to the index only once all its chunks are em
 so a failure part-way (Ollama stops, a batch errors) saves the files that completed,
 leaves every other file as it was, and re-running picks up exactly what is missing.
 Chunk ids derive from source, position and text, so re-ingesting never duplicates.
+
+Forgotten files (``KnowledgeIndex.forgotten``, by source name) are left out of an
+ingest of a whole folder, and reported; naming the file, or a sub-folder of the
+documents folder holding it, adds it back to the index.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from langchain_core.embeddings import Embeddings
 from knowledge.errors import RagchatError
 from knowledge.formats import SUPPORTED_EXTENSIONS, UnreadableFile, read_regular
 from knowledge.index import FileRecord, KnowledgeIndex, now
-from knowledge.loader import load_file, scan
+from knowledge.loader import load_file, scan, source_name
 from knowledge.splitter import SplitProgress, split_documents
 
 BATCH_SIZE = 64
@@ -76,6 +80,8 @@ class SyncReport:
     unchanged: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     chunks_embedded: int = 0
+    forgotten: list[str] = field(default_factory=list)
+    """Forgotten files found on disk and left out, because no path named them."""
 
     @property
     def changed(self) -> bool:
@@ -106,17 +112,20 @@ def sync(
 
     Files under a given folder that the manifest knows but the disk no longer has are
     removed from the index. Unreadable files are reported in ``skipped``, never raised.
+    Forgotten files are left out and listed in ``forgotten`` unless a path names them:
+    the file itself, or a sub-folder of ``docs_dir`` holding it.
 
     Raises:
         RagchatError: if a path does not exist, or embedding fails (after saving the
             files that were complete).
     """
-    roots = [Path(p) for p in paths]
+    roots = [_existing(Path(p), docs_dir) for p in paths]
     for root in roots:
         if not root.exists():
             raise RagchatError(f"No such file or folder: {root} — check the path and try again.")
     found = scan(roots, docs_dir)
     report = SyncReport(skipped=list(found.skipped))
+    named = _named(roots, docs_dir)
     pending: list[_Pending] = []
     seen: set[str] = set()
     touched = False  # a file's mtime changed but not its content: remember the new mtime
@@ -126,6 +135,9 @@ def sync(
         if source in seen:
             continue
         seen.add(source)
+        if source in index.forgotten and not named(source):
+            report.forgotten.append(source)
+            continue
         if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
             report.skipped.append((source, "unsupported file type"))
             continue
@@ -252,3 +264,45 @@ def _apply(index: KnowledgeIndex, complete: list[_Pending], stale: set[str]) -> 
     for item in complete:
         item.record.indexed_at = now()
         index.files[item.record.source] = item.record
+        index.forgotten.discard(item.record.source)  # named again: back in the index
+
+
+def _named(roots: Sequence[Path], docs_dir: Path) -> Callable[[str], bool]:
+    """Return whether a source is named by ``roots``: the file itself, or a sub-folder of ``docs_dir`` holding it.
+
+    The documents folder as a whole names no file in particular: it is what "ingest
+    everything" means, so forgotten files stay out of it. So does a folder outside it:
+    ingesting that again refreshes it as a whole, like a second documents folder.
+    """
+    docs = Path(os.path.abspath(docs_dir))
+    files: set[str] = set()
+    folders: list[str] = []
+    for root in roots:
+        absolute = Path(os.path.abspath(root))
+        if not absolute.is_dir():
+            files.add(source_name(absolute, docs))
+        elif absolute != docs and absolute.is_relative_to(docs):
+            folders.append(source_name(absolute, docs) + "/")
+    prefixes = tuple(folders)
+    return lambda source: source in files or source.startswith(prefixes)
+
+
+def _existing(path: Path, docs_dir: Path) -> Path:
+    """Return ``path``, or the documents folder's file of that source name when only that exists.
+
+    So ``ragchat ingest notes/a.md`` adds back what ``ragchat sources`` lists, from any folder.
+    """
+    if path.is_absolute() or os.path.lexists(path):
+        return path
+    inside = Path(docs_dir) / path
+    return inside if os.path.lexists(inside) else path
+
+
+def source_path(source: str, docs_dir: Path) -> Path:
+    """Return where the file named ``source`` lives: the inverse of :func:`knowledge.loader.source_name`.
+
+    >>> source_path("a/b.md", Path("/data/docs")).as_posix(), source_path("/elsewhere/c.pdf", Path("/d")).as_posix()
+    ('/data/docs/a/b.md', '/elsewhere/c.pdf')
+    """
+    path = Path(source)
+    return path if path.is_absolute() else Path(docs_dir) / path

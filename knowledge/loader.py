@@ -6,8 +6,9 @@ one document per page with text; HTML and Word files give one document each. Met
 ``source`` (the file's name in the index), ``title`` (first non-empty line of the
 article or file), ``article`` (1-based, only in a text file of several articles, so a
 plain file is not labelled "article 1"), ``page`` (1-based, PDFs only)
-and ``article_start`` (offset of the document's text in the file's extracted text, so
-chunk offsets can point into it).
+``article_start`` (offset of the document's text in the file's extracted text, so
+chunk offsets can point into it) and, for text and Markdown files, ``article_line`` (the
+1-based line it starts on, so chunks can say which lines of the file they span).
 
 Finding files (:func:`scan`) treats the documents folder as a fence: symbolic links are
 followed only where they resolve inside it, each file is found once however many links
@@ -56,6 +57,7 @@ def split_articles(text: str, source: str) -> list[Document]:
     """
     documents: list[Document] = []
     start = 0
+    line = 1  # the line ``start`` is on, counted as we go (counting from the top each time is quadratic)
     bounds = [(m.start(), m.end()) for m in ARTICLE_SEPARATOR.finditer(text)] + [(len(text), len(text))]
     for sep_start, sep_end in bounds:
         body = text[start:sep_start]
@@ -68,9 +70,11 @@ def split_articles(text: str, source: str) -> list[Document]:
                         "article": len(documents) + 1,
                         "title": first_line(body),
                         "article_start": start,
+                        "article_line": line,
                     },
                 )
             )
+        line += text.count("\n", start, sep_end)
         start = sep_end
     if len(documents) == 1:
         del documents[0].metadata["article"]

@@ -3,6 +3,8 @@
 Uses LangChain's ``RecursiveCharacterTextSplitter`` (paragraphs, then lines, then words).
 The splitter reports offsets within the article; we add the article's own offset so the
 invariant holds for the whole file: ``file_text[start:start + len(chunk)] == chunk``.
+Chunks of text and Markdown files also get ``line_start`` / ``line_end``, the 1-based lines
+of the file they span (other formats' extracted text has no lines a reader could find).
 Splitting a big file takes a while (about 0.3 s per MB), so it can report how far it is.
 """
 
@@ -40,13 +42,36 @@ def split_documents(
         total = sum(len(doc.page_content) for doc in documents)
         splitter = _ReportingSplitter(_Counter(progress, total, every), chunk_size, chunk_overlap)
         progress(0, 0, total)
-    chunks = splitter.split_documents(documents)
-    for chunk in chunks:
-        meta = chunk.metadata
-        meta["start_index"] = meta.get("start_index", 0) + meta.pop("article_start", 0)
+    chunks = []
+    for document in documents:
+        pieces = splitter.split_documents([document])
+        _record_lines(pieces, document.page_content)  # while ``start_index`` is still within the article
+        for chunk in pieces:
+            meta = chunk.metadata
+            meta["start_index"] = meta.get("start_index", 0) + meta.pop("article_start", 0)
+        chunks += pieces
     if isinstance(splitter, _ReportingSplitter):
         splitter.counter.finish(len(chunks))
     return chunks
+
+
+def _record_lines(chunks: list[Document], text: str) -> None:
+    """Give each chunk of ``text`` the 1-based ``line_start`` / ``line_end`` it spans in its file.
+
+    Only documents that know the line they start on (``article_line``: text and Markdown
+    files) get lines. Chunks come in order of their offset in ``text``, so each newline is
+    counted once.
+    """
+    offset, line = 0, 0
+    for chunk in chunks:
+        meta = chunk.metadata
+        first = meta.pop("article_line", None)
+        if first is None:
+            continue
+        start = max(meta.get("start_index", 0), offset)
+        line = (line or first) + text.count("\n", offset, start)
+        offset = start
+        meta["line_start"], meta["line_end"] = line, line + chunk.page_content.count("\n")
 
 
 class _Counter:

@@ -36,6 +36,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = os.environ.get("RAGCHAT_SCREENSHOT_DIR")
+README_SCREENSHOTS = ("conversation.png", "documents.png")
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -165,9 +166,47 @@ def settle(page: object) -> None:
     page.wait_for_timeout(300)
 
 
+# What a stray Python object, an error trace or a repr looks like on the page (Streamlit "magic" draws a bare
+# expression as a box documenting the object: a bare `assistant.checkpointer` drew LangGraph's SqliteSaver).
+STRAY_TEXT = (
+    "Traceback", "object at 0x", "<class ", "<function ", "<bound method", "<module ", "Help(", "SqliteSaver",
+    "langgraph", "langchain", "site-packages", "NoneType", "StreamlitAPIException", "ThreadInfo(", "Health(",
+    "Settings(", "PosixPath(", "Document(", "page_content=",
+)  # fmt: skip
+STRAY_ELEMENTS = "stHelp stException stJson".split()
+
+
+def assert_shows_only_the_view(page: object, heading: str) -> None:
+    """Assert the view's heading is in the first screen and no Python object, trace or repr is drawn."""
+    box = page.get_by_role("heading", name=heading, exact=True).bounding_box()
+    height = page.viewport_size["height"]
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, f"{heading!r} not in view: {box}"
+    text = page.inner_text("body")
+    stray = [s for s in STRAY_TEXT if s in text]
+    assert stray == [], f"the {heading} view shows {stray}; the page reads:\n{text}"
+    assert [e for e in STRAY_ELEMENTS if page.get_by_test_id(e).count()] == [], f"the {heading} view draws an object"
+
+
+def to_top(page: object) -> None:
+    """Scroll the main area back to its top (a conversation scrolls to its newest answer) and wait out toasts."""
+    page.get_by_test_id("stToast").last.wait_for(state="detached", timeout=10_000)
+    main = page.get_by_test_id("stMainBlockContainer")
+    page.mouse.move(page.viewport_size["width"] * 0.6, page.viewport_size["height"] / 2)  # over the main area
+    before = None
+    for _ in range(40):  # while an expander opens, the page grows and sticks to its bottom again: until it stops
+        page.mouse.wheel(0, -100_000)  # as a reader scrolls (a script's scrollTo is undone by the stick-to-bottom)
+        page.wait_for_timeout(150)
+        now = main.evaluate("main => [main.getBoundingClientRect().top, main.getBoundingClientRect().height]")
+        if now == before:
+            return
+        before = now
+    pytest.fail(f"the page did not stay at its top: {now}")
+
+
 def shoot(page: object, tmp_path: Path, name: str) -> None:
+    """Take a screenshot into ``tmp_path``; the README's own also into ``RAGCHAT_SCREENSHOT_DIR`` when set."""
     page.screenshot(path=str(tmp_path / name), full_page=True)
-    if SCREENSHOTS:
+    if SCREENSHOTS and name in README_SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
 
@@ -177,6 +216,8 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     page.goto(server)
     box = page.get_by_placeholder("Ask about your documents")
     box.wait_for(timeout=60_000)
+    settle(page)
+    assert_shows_only_the_view(page, "ragchat")
     question = (
         "Who skippered Brackwater, and how long did the course take?"
         if SCREENSHOTS
@@ -192,6 +233,8 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     page.get_by_text("Sources (").first.click()
     page.get_by_text("[1]").first.wait_for()
     assert "thread=" in page.url
+    to_top(page)
+    assert_shows_only_the_view(page, "ragchat")
     shoot(page, tmp_path, "conversation.png")
 
     box.fill("What does the Quillmarsh notice board say?")
@@ -222,8 +265,16 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     page.get_by_test_id("stDataFrame").wait_for()
     files = 6 if SCREENSHOTS else 4  # the corpus, the injected notice and the upload
     page.get_by_text(f"{files} files, ").wait_for()
+    to_top(page)
+    assert_shows_only_the_view(page, "Documents")
     shoot(page, tmp_path, "documents.png")
     assert (tmp_path / "conversation.png").stat().st_size > 10_000
+
+    page.get_by_text("Settings", exact=True).click()
+    page.get_by_role("heading", name="How a question is answered").wait_for()
+    settle(page)
+    assert_shows_only_the_view(page, "Settings")
+    page.screenshot(path=str(tmp_path / "settings.png"))
 
 
 @pytest.fixture

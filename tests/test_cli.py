@@ -57,7 +57,7 @@ def test_ask_builds_a_missing_index_then_streams_answer_and_sources(
     assert "No index yet — indexing" in err
     answer, sources = out.split("\nSources:\n")
     assert answer.strip() == PLANTED + " [1]"  # the fake answers with source [1]'s first sentence
-    assert sources.splitlines()[0].startswith("  [1] harbour.md · article 1 “The Quillmarsh Bell” (score ")
+    assert sources.splitlines()[0].startswith("  [1] harbour.md · article 1 “The Quillmarsh Bell” · lines 1–4 — strong")
     assert "Oriel Vantongeren" in sources.splitlines()[1]
 
 
@@ -251,8 +251,8 @@ def test_a_name_holding_a_newline_stays_on_one_line_of_search_results(
     run(["ingest"], capsys)
     code, out, _ = run(["search", "pier", "lamp", "dusk"], capsys)
     assert code == 0
-    assert out.splitlines()[1].startswith("  [1] two\\nlines.md “Pier” (score ")
-    assert out.splitlines()[2] == "      # Pier The pier lamp is lit at dusk."
+    assert out.splitlines()[1].startswith("  [1] two\\nlines.md “Pier” · lines 1–3 — strong match")
+    assert out.splitlines()[2] == "      Pier The pier lamp is lit at dusk."
 
 
 LONG_ANSWER = "".join(f"Line {n}: the pier lamp is lit at dusk [1].\n" for n in range(1, 301))

@@ -82,7 +82,7 @@ def test_a_windows_1252_file_is_found_by_a_keyword_with_accents(assistant: Assis
 def test_a_plain_file_has_no_article_number(tmp_path: Path) -> None:
     (tmp_path / "plain.md").write_text("# Ferry\n\nThe ferry leaves at nine.\n")
     (doc,) = load_folder(tmp_path).documents
-    assert doc.metadata == {"source": "plain.md", "title": "Ferry", "article_start": 0}
+    assert doc.metadata == {"source": "plain.md", "title": "Ferry", "article_start": 0, "article_line": 1}
 
 
 def test_a_plain_file_is_labelled_by_name_and_title_only(tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ def test_keyword_search_works_with_ollama_down(
     down = ["--ollama-host", unreachable_url, "--home", str(s.home), "--docs", str(s.docs_dir)]
     assert main(["search", "Quillmarsh", "bell", "--mode", "keyword", *down]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Top 1 (keyword search):\n  [1] harbour.md · article 1 “The Quillmarsh Bell” (score ")
+    assert out.startswith("Top 1 (keyword search):\n  [1] harbour.md · article 1 “The Quillmarsh Bell” · lines 1–4")
     assert main(["search", "Quillmarsh", "--mode", "vector", *down]) == 1
     assert "Cannot reach Ollama" in capsys.readouterr().err
 
@@ -154,7 +154,10 @@ def test_cli_forget_then_sources(assistant: Assistant, capsys: pytest.CaptureFix
     s = assistant.settings
     flags = ["--home", str(s.home), "--docs", str(s.docs_dir)]
     assert main(["forget", "notes/market.txt", *flags]) == 0
-    assert capsys.readouterr().out == "Removed 1 file from the index: notes/market.txt\n"
+    assert capsys.readouterr().out == (
+        "Removed 1 file from the index: notes/market.txt\n"
+        "`ragchat ingest` leaves it out from now on; `ragchat ingest notes/market.txt` adds it back.\n"
+    )
     assert main(["forget", "notes/market.txt", *flags]) == 1
     assert "is not in the index" in capsys.readouterr().err
 

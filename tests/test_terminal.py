@@ -8,6 +8,7 @@ Names and one-line fields show them escaped (``\\x1b``); running text loses them
 from __future__ import annotations
 
 import io
+import shlex
 import sys
 import unicodedata
 from pathlib import Path
@@ -58,8 +59,8 @@ def test_search_shows_names_escaped_and_text_without_sequences(
     code, shown = run(["search", "lantern", "Gannet", "bay"], capsys)
     assert code == 0
     assert controls(shown) == []
-    assert f"  [1] {SHOWN_NAME} “Lantern\\x1b[31m report\\u202e” (score " in shown
-    assert "      # Lantern report The lantern of Gannet Point shines red over the bay. FAKE line.\n" in shown
+    assert f"  [1] {SHOWN_NAME} “Lantern\\x1b[31m report\\u202e” · lines 1–3 — strong match" in shown
+    assert "      Lantern report The lantern of Gannet Point shines red over the bay. FAKE line.\n" in shown
 
 
 def test_streamed_answer_and_sources_carry_no_sequences(
@@ -119,7 +120,10 @@ def test_forget_names_the_removed_file_escaped(hostile: Settings, capsys: pytest
     code, shown = run(["forget", NAME], capsys)
     assert code == 0
     assert controls(shown) == []
-    assert shown == f"Removed 1 file from the index: {SHOWN_NAME}\n"
+    assert shown == (
+        f"Removed 1 file from the index: {SHOWN_NAME}\n"
+        f"`ragchat ingest` leaves it out from now on; `ragchat ingest {shlex.quote(SHOWN_NAME)}` adds it back.\n"
+    )
 
 
 def test_skipped_files_are_listed_with_their_names_escaped(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block, Element
 
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
@@ -57,6 +58,49 @@ def messages(page: AppTest) -> list[tuple[str, str]]:
     return [(m.name, visible((m.markdown or m.info)[0].value)) for m in page.main.chat_message]
 
 
+def seen(text: str, limit: int = 60) -> str:
+    """``text`` as a reader sees it on one line (Markdown rendered, colour marks dropped), cut to ``limit``."""
+    text = " ".join(visible(re.sub(r":[a-z]+\[([^\]]*)\]", r"\1", text)).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def shows(element: Element) -> str:
+    """What one element shows: a table its columns, code its language, a widget its label, text its text."""
+    if element.type == "dataframe":
+        return ", ".join(element.value.columns)
+    if element.type == "code":
+        return element.language
+    for text in (getattr(element, "label", None), element.value):
+        if isinstance(text, str):
+            return seen(text)
+    return ""  # a chart, an emptied placeholder
+
+
+def layout(block: Block) -> list[tuple]:
+    """Return the elements directly inside ``block``, in order, as ``(type, what it shows)``.
+
+    A container adds its own layout: ``("chat_message", author, [...])``, ``("expander", label, [...])``,
+    ``("form", key, [...])``. Anything drawn by accident (a bare expression, a stray ``st.write``) is a row too.
+    """
+    rows: list[tuple] = []
+    for node in block.children.values():
+        if isinstance(node, Block):
+            rows.append((node.type, names(node), layout(node)))
+        else:
+            rows.append((node.type, shows(node)))
+    return rows
+
+
+def names(block: Block) -> str | None:
+    """What names a container: a chat message its author, a form its key, an expander or popover its label."""
+    if block.type == "chat_message":
+        return block.name
+    if block.type == "form":
+        return block.key
+    label = getattr(block, "label", None) or getattr(getattr(block.proto, block.type, None), "label", None)
+    return seen(label) if isinstance(label, str) else block.key
+
+
 def thread_buttons(page: AppTest) -> list[str]:
     return [b.label for b in page.sidebar.button if b.key and b.key.startswith("thread-")]
 
@@ -82,14 +126,114 @@ def test_question_streams_an_answer_with_highlighted_sources(page: AppTest, fake
     ]
     sources = page.main.chat_message[1].expander[0]
     assert sources.label == "Sources (4)"
-    assert sources.markdown[0].value.startswith("**[1]** harbour\\.md · article 1 “The Quillmarsh Bell” \\(score ")
+    assert sources.markdown[0].value.startswith("**[1]** harbour\\.md · article 1 “The Quillmarsh Bell” · lines 1–4 — ")
     assert sources.caption[0].value.startswith(
-        "\\# The **Quillmarsh** **Bell** The **Quillmarsh** **tide** **bell** was **cast** by Oriel"
+        "The **Quillmarsh** **Bell** The **Quillmarsh** **tide** **bell** was **cast** by Oriel"
     )
 
 
-def test_no_python_object_is_drawn_on_the_page(page: AppTest) -> None:  # Streamlit "magic" draws bare expressions
-    assert [element.type for element in page.main if element.type == "help_info"] == []
+# -- every view, element by element: nothing drawn that was not meant (Streamlit "magic" draws bare expressions) --
+INTRO = ("caption", "Ask questions about your own documents. Everything stays on…")
+HEALTH = ("caption", "● Ollama ready · llama3.1:8b · nomic-embed-text")
+
+
+def test_a_new_chat_shows_the_title_and_the_intro_only(page: AppTest) -> None:
+    assert layout(page.main) == [("title", "ragchat"), INTRO, ("empty", "")]  # empty: the first index's progress bar
+    assert [c.placeholder for c in page.chat_input] == ["Ask about your documents"]
+
+
+def test_the_sidebar_of_a_new_chat_shows_health_views_and_new_chat(page: AppTest) -> None:
+    assert layout(page.sidebar) == [HEALTH, ("radio", "View"), ("button", "New chat")]
+
+
+def test_an_answered_question_shows_the_question_then_the_answer_and_its_sources(
+    page: AppTest, fake_ollama: FakeOllama
+) -> None:
+    fake_ollama.enqueue("Oriel Vantongeren cast it in 1743 [1].")
+    ask(page, "Who cast the Quillmarsh tide bell?")
+    assert layout(page.main) == [
+        ("title", "ragchat"),
+        INTRO,
+        ("chat_message", "user", [("markdown", "Who cast the Quillmarsh tide bell?")]),
+        ("chat_message", "assistant", [
+            ("markdown", "Oriel Vantongeren cast it in 1743 [1]."),
+            ("expander", "Sources (4)", [
+                ("markdown", "[1] harbour.md · article 1 “The Quillmarsh Bell” · lines 1–…"),
+                ("caption", "The Quillmarsh Bell The Quillmarsh tide bell was cast by Or…"),
+                ("popover", "Read the whole passage", [
+                    ("markdown", "harbour.md · lines 1–4"),
+                    ("markdown", "The Quillmarsh Bell The Quillmarsh tide bell was cast by Or…"),
+                ]),
+                ("markdown", "[2] harbour.md · article 2 “Ferries” · lines 6–8 — weak mat…"),
+                ("caption", "Ferries The morning ferry to Dunlow leaves at 07:15 from pi…"),
+                ("popover", "Read the whole passage", [
+                    ("markdown", "harbour.md · lines 6–8"),
+                    ("markdown", "Ferries The morning ferry to Dunlow leaves at 07:15 from pi…"),
+                ]),
+                ("markdown", "[3] notes/market.txt · article 1 “Market day” · lines 1–3 —…"),
+                ("caption", "Market day The Saturday market sells smoked mackerel, rye b…"),
+                ("popover", "Read the whole passage", [
+                    ("markdown", "notes/market.txt · lines 1–3"),
+                    ("markdown", "Market day The Saturday market sells smoked mackerel, rye b…"),
+                ]),
+                ("markdown", "[4] notes/market.txt · article 2 “Weather” · lines 5–7 — we…"),
+                ("caption", "Weather Fog usually lifts from the bay by eleven in the mor…"),
+                ("popover", "Read the whole passage", [
+                    ("markdown", "notes/market.txt · lines 5–7"),
+                    ("markdown", "Weather Fog usually lifts from the bay by eleven in the mor…"),
+                ]),
+            ]),
+        ]),
+    ]
+
+
+def test_the_sidebar_of_a_saved_thread_adds_the_filter_the_thread_and_its_tools(page: AppTest) -> None:
+    ask(page, "Who cast the Quillmarsh tide bell?")
+    assert layout(page.sidebar) == [
+        HEALTH,
+        ("radio", "View"),
+        ("button", "New chat"),
+        ("text_input", "Filter threads"),
+        ("button", "Who cast the Quillmarsh tide bell?"),
+        ("expander", "This thread", [
+            ("text_input", "Title"),
+            ("button", "Rename"),
+            ("download_button", "Download as Markdown"),
+            ("multiselect", "Search only these documents"),
+            ("button", "Delete thread…"),
+        ]),
+        ("expander", "Manage threads", [("multiselect", "Threads to delete")]),
+    ]
+
+
+def test_the_documents_view_shows_upload_rescan_the_table_and_removal(page: AppTest, env: Settings) -> None:
+    assert layout(view(page, "Documents").main) == [
+        ("subheader", "Documents"),
+        ("caption", seen(f"Documents folder: {env.docs_dir}")),
+        ("form", "upload", [("file_uploader", "Add files"), ("button", "Upload and index")]),
+        ("button", "Rescan the documents folder"),
+        ("dataframe", "file, chunks, size (kB), indexed (UTC)"),
+        ("caption", "2 files, 4 chunks, embeddings ollama/nomic-embed-text"),
+        ("multiselect", "Remove or delete documents"),
+    ]
+
+
+def test_the_settings_view_shows_the_form_and_the_graph(page: AppTest) -> None:
+    assert layout(view(page, "Settings").main) == [
+        ("subheader", "Settings"),
+        ("form", "settings", [
+            ("selectbox", "Chat model"),
+            ("slider", "Temperature"),
+            ("number_input", "Passages per question (k)"),
+            ("radio", "Search"),
+            ("slider", "Keyword weight in hybrid search (0: meaning only, 1: keywor…"),
+            ("text_area", "System prompt (empty: ragchat's rules)"),
+            ("button", "Save settings"),
+        ]),
+        ("subheader", "How a question is answered"),
+        ("graphviz_chart", ""),
+        ("expander", "Mermaid source", [("code", "mermaid")]),
+    ]
 
 
 def test_thread_gets_its_title_and_lives_in_the_url(page: AppTest) -> None:
@@ -231,7 +375,7 @@ def test_search_only_passages_from_a_hostile_document_are_text(
     reply = down.main.chat_message[1]
     assert [active(text) for text in shown_markdown(reply)] == [[]] * len(shown_markdown(reply))
     snippets = " ".join(visible(caption.value) for caption in reply.caption)
-    assert f"## Heading ![heading alt]({R}/heading.png)" in snippets
+    assert f"Heading heading alt (image: {R}/heading.png)" in snippets
     assert f'<iframe src="{R}/iframe.html"></iframe>' in snippets
 
 
@@ -258,16 +402,9 @@ def test_missing_models_say_what_to_pull(page: AppTest, fake_ollama: FakeOllama)
 
 
 # -- documents --------------------------------------------------------------------------------
-def test_documents_view_lists_and_removes(page: AppTest, env: Settings) -> None:
-    view(page, "Documents")
-    table = page.dataframe[0].value
+def test_documents_view_lists_the_indexed_files(page: AppTest) -> None:  # removing them: test_ui_documents.py
+    table = view(page, "Documents").dataframe[0].value
     assert list(table["file"]) == ["harbour.md", "notes/market.txt"] and list(table["chunks"]) == [2, 2]
-    page.multiselect[0].set_value(["notes/market.txt"]).run()
-    assert page.warning[0].value.startswith("Removing deletes these files")
-    [remove] = [b for b in page.main.button if b.label == "Remove 1 document"]
-    remove.click().run()
-    assert list(page.dataframe[0].value["file"]) == ["harbour.md"]
-    assert not (env.docs_dir / "notes" / "market.txt").exists()
 
 
 def test_rescan_picks_up_a_new_file(page: AppTest, env: Settings) -> None:

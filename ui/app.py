@@ -21,7 +21,7 @@ import streamlit as st
 
 from agent.assistant import Assistant, check_thread_id
 from agent.chat_model import Health
-from agent.formatting import default_rules, source_label, source_record
+from agent.formatting import default_rules, lines_label, passage, source_label
 from agent.prompts import ABSTAIN_ANSWER
 from agent.settings import PREFERENCE_FIELDS, Settings, bounds, choices, env_name, load_settings, save_preferences
 from agent.threads import ThreadInfo, display_titles, filter_threads
@@ -297,10 +297,14 @@ def scope_picker(assistant: Assistant, thread_id: str, scope: list[str] | None) 
 
 
 def show_health(assistant: Assistant, health: Health) -> None:
-    """One line saying whether answers can be generated, and what to run when not."""
+    """One line saying whether answers can be generated and documents indexed, and what to run when not."""
     s = assistant.settings
     if health.ok:
         st.caption(f":green[●] Ollama ready · {inert(s.chat_model)} · {inert(s.embedding_model or '')}")
+        return
+    if health.answers:  # keyword search needs no embeddings; indexing does
+        needs = f"indexing needs `ollama pull {s.embedding_model}`"
+        st.caption(":orange[●] " + message_markdown(f"Answers ready · {s.retrieval_mode} search · {needs}"))
         return
     st.caption(":red[●] Search-only mode")
     for problem in health.problems:
@@ -318,19 +322,24 @@ def chat_view(assistant: Assistant, thread_id: str, health: Health) -> None:
     info = assistant.registry.get(thread_id)
     if info and info.scope:
         st.caption(f"This thread searches only: {inert(', '.join(info.scope))}")
-    for message in assistant.history(thread_id):
-        if message.type == "human":
+    history = assistant.history(thread_id)
+    for position, message in enumerate(history):
+        following = history[position + 1] if position + 1 < len(history) else None
+        if following is not None and following.additional_kwargs.get("search_only"):
+            continue  # drawn with its reply, as when it was asked
+        if message.additional_kwargs.get("search_only"):
+            asked = history[position - 1] if position else message
+            show_search_only(str(asked.content), message.additional_kwargs.get("sources", []))
+        elif message.type == "human":
             with st.chat_message("user"):
                 st.markdown(inert(str(message.content)))
         elif message.type == "ai":
             with st.chat_message("assistant"):
                 show_answer(str(message.content), message.additional_kwargs)
-    for question, records in st.session_state.get("search_only", {}).get(thread_id, []):
-        show_search_only(question, records)
     question = st.chat_input("Ask about your documents")
     if question is None:
         return
-    if health.ok:
+    if health.answers:
         answer(assistant, question, thread_id)
     else:
         search_only(assistant, question, thread_id)
@@ -418,7 +427,7 @@ def show_answer(text: str, details: dict[str, Any]) -> None:
 
 
 def show_sources(sources: list[dict[str, Any]], query: str) -> None:
-    """List sources under an answer: number, file, page or article, title, score, highlighted snippet."""
+    """List sources under an answer: where each is, why it was found, its snippet, and its whole passage."""
     if not sources:
         return
     with st.expander(f"Sources ({len(sources)})"):
@@ -427,21 +436,30 @@ def show_sources(sources: list[dict[str, Any]], query: str) -> None:
 
 
 def show_source(source: dict[str, Any], query: str) -> None:
-    """One source: its number and label, then its snippet with the query's words in bold."""
+    """One source: its number and label, its snippet with the query's words in bold, and its whole passage.
+
+    The passage opens in a popover (sources already sit in an expander, and expanders do not
+    nest); it is escaped and highlighted like the snippet, its line breaks kept. A record
+    stored by an older version has only its snippet, so it has nothing more to open.
+    """
     st.markdown(f"**[{source['number']}]** {inert(source_label(source))}")
     st.caption(highlight(source["snippet"], query))
+    if "text" in source:
+        with st.popover("Read the whole passage", icon=":material/article:"):
+            page = f"page {source['page']}" if source.get("page") is not None else ""
+            st.markdown(inert(" · ".join(filter(None, [str(source.get("source", "")), page, lines_label(source)]))))
+            st.markdown(highlight(passage(source), query).replace("\n", "  \n"))  # each line stays a line
 
 
 def search_only(assistant: Assistant, question: str, thread_id: str) -> None:
-    """Without a model: show the best keyword matches, clearly labelled, kept for this session."""
+    """Without a model: show the best keyword matches, clearly labelled, kept in the thread."""
     try:
-        documents = assistant.search(question, mode="keyword")
+        records = assistant.search_only(question, thread_id)
     except RagchatError as exc:
-        st.error(str(exc))
+        st.error(message_markdown(str(exc)))
         return
-    records = [source_record(n, doc) for n, doc in enumerate(documents, start=1)]
-    st.session_state.setdefault("search_only", {}).setdefault(thread_id, []).append((question, records))
     show_search_only(question, records)
+    st.rerun()  # the sidebar lists the thread with its new title
 
 
 def show_search_only(question: str, records: list[dict[str, Any]]) -> None:
@@ -458,7 +476,7 @@ def show_search_only(question: str, records: list[dict[str, Any]]) -> None:
 
 # -- documents --------------------------------------------------------------------------------
 def documents_view(assistant: Assistant, health: Health) -> None:
-    """Upload files, rescan the folder, list and remove indexed documents."""
+    """Upload files, rescan the folder, list indexed documents, remove them from the index or delete them."""
     st.subheader("Documents")
     st.caption(f"Documents folder: {inert(str(assistant.settings.docs_dir))}")
     with st.form("upload", clear_on_submit=True):
@@ -488,9 +506,12 @@ def documents_view(assistant: Assistant, health: Health) -> None:
         try:
             report = assistant.ingest(progress=progress_callback(bar)).report
             bar.empty()
+            left_out = len(report.forgotten)
             st.success(
                 f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
                 f"{report.unchanged} unchanged."
+                + (f" {left_out} forgotten file{'s' if left_out > 1 else ''} left out (listed under “{LEFT_OUT}”)."
+                   if left_out else "")
             )
         except RagchatError as exc:
             bar.empty()
@@ -498,24 +519,133 @@ def documents_view(assistant: Assistant, health: Health) -> None:
     index = assistant.load_index()
     if index is None or not index.files:
         st.info("Nothing is indexed yet.")
+    else:
+        rows = [
+            {
+                "file": r.source,
+                "chunks": r.chunks,
+                "size (kB)": round(r.size / 1000, 1),
+                "indexed (UTC)": r.indexed_at[:16],
+            }
+            for r in sorted(index.files.values(), key=lambda r: r.source)
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")
+        st.caption(f"{len(rows)} files, {index.chunk_count} chunks, embeddings {inert(index.info.embedding)}")
+    if note := st.session_state.pop("documents_note", None):  # what a button below did, before the page was drawn
+        st.success(note)
+    if error := st.session_state.pop("documents_error", None):
+        st.error(error)
+    if index is not None and index.files:
+        choose_documents(assistant, sorted(index.files))
+    if index is not None and index.forgotten:
+        forgotten_documents(assistant, sorted(index.forgotten), health)
+
+
+LEFT_OUT = "Left out of the index"
+
+
+def choose_documents(assistant: Assistant, files: list[str]) -> None:
+    """Offer two fates for the chosen documents: out of the index (the file stays), or deleted after a confirmation."""
+    chosen = st.multiselect("Remove or delete documents", files, placeholder="Choose documents", key="documents-chosen")
+    if not chosen:
         return
-    rows = [
-        {"file": r.source, "chunks": r.chunks, "size (kB)": round(r.size / 1000, 1), "indexed (UTC)": r.indexed_at[:16]}
-        for r in sorted(index.files.values(), key=lambda r: r.source)
-    ]
-    st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption(f"{len(rows)} files, {index.chunk_count} chunks, embeddings {inert(index.info.embedding)}")
-    doomed = st.multiselect("Remove documents", [r["file"] for r in rows], placeholder="Choose documents to remove")
-    if doomed:
-        st.warning("Removing deletes these files from the documents folder too, so a rescan does not add them back.")
-        if st.button(f"Remove {len(doomed)} document{'s' if len(doomed) > 1 else ''}", type="primary"):
-            try:
-                removed = assistant.forget(doomed, delete_files=True)
-            except RagchatError as exc:  # e.g. a read-only folder or another ingest running: nothing changed
-                st.error(str(exc))
-            else:
-                st.success(f"Removed {inert(', '.join(removed))}.")
-                st.rerun()
+    many = len(chosen) > 1
+    count = f"{len(chosen)} file{'s' if many else ''}"
+    st.caption(
+        "**Remove from index** keeps the files in the documents folder; rescans leave them out until you add them "
+        "back or upload them again. **Delete** deletes them from the documents folder as well."
+    )
+    if st.session_state.get("confirm_documents") != chosen:  # a changed choice must be confirmed again
+        keep, delete = st.columns(2)
+        keep.button(
+            f"Remove {count} from index",
+            key="documents-forget",
+            icon=":material/playlist_remove:",
+            on_click=forget_documents,
+            args=(assistant, False),
+        )
+        delete.button(f"Delete {count}…", key="documents-delete", icon=":material/delete:", on_click=confirm_documents)
+        return
+    doomed = "\n".join(f"- {inert(name)}" for name in chosen)
+    gone = "They are" if many else "It is"
+    st.warning(f"Delete {count} from the documents folder? {gone} gone from the disk, not only from the index.\n\n"
+               + doomed)
+    yes, no = st.columns(2)
+    yes.button("Delete", type="primary", key="documents-yes", on_click=forget_documents, args=(assistant, True))
+    no.button("Cancel", key="documents-no", on_click=st.session_state.pop, args=("confirm_documents", None))
+
+
+def confirm_documents() -> None:
+    """Ask to confirm deleting the documents chosen right now."""
+    st.session_state.confirm_documents = list(st.session_state.get("documents-chosen", []))
+
+
+def forget_documents(assistant: Assistant, delete_files: bool) -> None:
+    """Take the chosen documents out of the index, deleting their files if asked; a failure changes nothing.
+
+    Runs as a button callback, before the page is drawn, so the choice box can be emptied.
+    """
+    from pathlib import Path
+
+    chosen = list(st.session_state.get("documents-chosen", []))
+    st.session_state.pop("confirm_documents", None)
+    try:
+        removed = assistant.forget(chosen, delete_files=delete_files)
+    except RagchatError as exc:  # e.g. a read-only folder or another ingest running: nothing changed
+        st.session_state.documents_error = str(exc)
+        return
+    st.session_state["documents-chosen"] = []
+    if delete_files:  # a file outside the documents folder is never deleted: say so, not "deleted"
+        outside = [name for name in removed if Path(name).is_absolute()]
+        deleted = [name for name in removed if name not in outside]
+        notes = [f"Deleted {inert(', '.join(deleted))} from the documents folder and the index."] if deleted else []
+        if outside:
+            them = "they were" if len(outside) > 1 else "it was"
+            notes.append(
+                f"{inert(', '.join(outside))} {'are' if len(outside) > 1 else 'is'} outside the documents folder: "
+                f"{them} only removed from the index, and rescans leave {them.split()[0]} out."
+            )
+        st.session_state.documents_note = " ".join(notes)
+        return
+    them, stay = ("them", "The files stay") if len(removed) > 1 else ("it", "The file stays")
+    st.session_state.documents_note = (
+        f"Removed {inert(', '.join(removed))} from the index. {stay} in the documents folder; rescans leave {them} "
+        f"out until you add {them} back below or upload {them} again."
+    )
+
+
+def forgotten_documents(assistant: Assistant, forgotten: list[str], health: Health) -> None:
+    """List the forgotten documents and add chosen ones back to the index."""
+    with st.expander(f"{LEFT_OUT} ({len(forgotten)})", icon=":material/visibility_off:"):
+        st.caption("Forgotten files stay in the documents folder but out of rescans until you add them back.")
+        st.multiselect(
+            "Forgotten files", forgotten, placeholder="Choose files to index again", key="documents-forgotten"
+        )
+        st.button(
+            "Add back to the index",
+            key="documents-add-back",
+            icon=":material/playlist_add:",
+            disabled=not health.ok,
+            on_click=add_back_documents,
+            args=(assistant,),
+        )
+
+
+def add_back_documents(assistant: Assistant) -> None:
+    """Index the chosen forgotten documents again (a button callback)."""
+    from knowledge.ingest import source_path
+
+    chosen = list(st.session_state.get("documents-forgotten", []))
+    if not chosen:
+        return
+    try:
+        result = assistant.ingest([source_path(name, assistant.settings.docs_dir) for name in chosen])
+    except RagchatError as exc:  # e.g. the file is gone, or another ingest is running
+        st.session_state.documents_error = str(exc)
+        return
+    st.session_state["documents-forgotten"] = []
+    added = result.report.added + result.report.updated
+    st.session_state.documents_note = f"Added {inert(', '.join(added))} back to the index."
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import shlex
 import signal
 import socket
 import sys
@@ -39,6 +40,8 @@ CHAT_HELP = """Type a question and press Enter. Commands:
   /thread NAME  switch to (or start) the thread NAME
   /new          start a new unnamed thread
   /sources      show the sources of the last answer again
+  /history      show this thread's questions and answers so far
+  /source N     show the whole passage of source N
   /help         show this help
   /quit         leave (Ctrl-D works too)"""
 
@@ -216,9 +219,14 @@ def build_parser(settings: bool = True) -> argparse.ArgumentParser:
     ingest.set_defaults(handler=run_ingest)
 
     sources = commands.add_parser("sources", parents=[common], help="list the indexed files")
+    sources.add_argument(
+        "--forgotten", action="store_true", help="list the forgotten files instead (left out of `ingest`)"
+    )
     sources.set_defaults(handler=run_sources)
 
-    forget = commands.add_parser("forget", parents=[common], help="remove files (or a folder) from the index")
+    forget = commands.add_parser(
+        "forget", parents=[common], help="remove files (or a folder) from the index and keep them out of `ingest`"
+    )
     forget.add_argument("paths", nargs="+", metavar="PATH", help="source names as `sources` lists them, or paths")
     forget.set_defaults(handler=run_forget)
 
@@ -303,40 +311,68 @@ def run_ingest(assistant: Assistant, args: argparse.Namespace) -> int:
     with ProgressBar() as bar:
         result = assistant.ingest(args.paths, progress=bar.update, rebuild=args.rebuild)
     say(summary(result))
+    left_out = result.report.forgotten
+    if len(left_out) == 1:
+        name = one_line(left_out[0])
+        say(f"1 forgotten file left out ({name}) — `ragchat ingest {shlex.quote(name)}` adds it back.")
+    elif left_out:
+        say(
+            f"{len(left_out)} forgotten files left out — `ragchat sources --forgotten` lists them, "
+            "`ragchat ingest FILE` adds one back."
+        )
     return 0
 
 
 def run_sources(assistant: Assistant, args: argparse.Namespace) -> int:
-    """List indexed files with their chunks, size and when they were indexed."""
+    """List indexed files with their chunks, size and when they were indexed (or, asked, the forgotten files)."""
     index = assistant.load_index()
+    forgotten = sorted(index.forgotten) if index is not None else []
+    if args.forgotten:
+        for name in forgotten:
+            say(one_line(name))
+        if not forgotten:
+            say("No file is forgotten — `ragchat forget FILE` keeps one out of the index.", file=sys.stderr)
+        return 0
+    count = len(forgotten)
+    left_out = (
+        f"{count} forgotten file{'s are' if count > 1 else ' is'} left out of the index — "
+        f"`ragchat sources --forgotten` lists {'them' if count > 1 else 'it'}, `ragchat ingest FILE` adds one back."
+    )
     if index is None or not index.files:
-        say("Nothing is indexed yet — run `ragchat ingest`.", file=sys.stderr)
+        empty = f"Nothing is indexed: {left_out}" if count else "Nothing is indexed yet — run `ragchat ingest`."
+        say(empty, file=sys.stderr)
         return 0
     rows = [
         (r.source, str(r.chunks), human_size(r.size), r.indexed_at.replace("T", " ")[:16]) for r in index.files.values()
     ]
     print_table(("file", "chunks", "size", "indexed (UTC)"), rows)
     say(f"\n{len(rows)} files, {index.chunk_count} chunks, embeddings {one_line(index.info.embedding)}")
+    if count:
+        say(left_out)
     return 0
 
 
 def run_forget(assistant: Assistant, args: argparse.Namespace) -> int:
-    """Remove files from the index."""
+    """Remove files from the index; folder ingests leave them out until they are named again."""
     removed = assistant.forget(args.paths)
     names = ", ".join(one_line(name) for name in removed)
-    say(f"Removed {len(removed)} file{'s' if len(removed) != 1 else ''} from the index: {names}")
+    plural = len(removed) != 1
+    say(f"Removed {len(removed)} file{'s' if plural else ''} from the index: {names}")
+    again = "`ragchat ingest FILE` adds one back" if plural else f"`ragchat ingest {shlex.quote(names)}` adds it back"
+    say(f"`ragchat ingest` leaves {'them' if plural else 'it'} out from now on; {again}.")
     return 0
 
 
 def run_search(assistant: Assistant, args: argparse.Namespace) -> int:
     """Print the ranked chunks for a query with scores and sources."""
-    from agent.formatting import source_record
+    from agent.formatting import rate, source_record
 
-    documents = assistant.search(" ".join(args.query))
+    query = " ".join(args.query)
+    documents = rate(assistant.search(query), query, assistant.settings.min_score)
     if not documents:
         say("No passage matches.", file=sys.stderr)
         return 0
-    records = [source_record(n, doc) for n, doc in enumerate(documents, start=1)]
+    records = [source_record(n, doc) | {"scores": raw_scores(doc.metadata)} for n, doc in enumerate(documents, 1)]
     print_sources(records, heading=f"Top {len(records)} ({assistant.settings.retrieval_mode} search):")
     return 0
 
@@ -392,6 +428,13 @@ def run_chat(assistant: Assistant, args: argparse.Namespace) -> int:
             elif command == "/sources":
                 if last_sources:
                     print_sources(last_sources)
+                else:
+                    say(no_sources, file=sys.stderr)
+            elif command == "/history":
+                print_history(assistant.history(thread))
+            elif command == "/source":
+                if last_sources:
+                    print_passage(last_sources, rest.strip())
                 else:
                     say(no_sources, file=sys.stderr)
             else:
@@ -951,8 +994,33 @@ def stream_answer(turn: Any, out: IO[str] | None = None) -> None:
         say("\n(Check: this answer contains claims its sources do not support.)", file=out)
 
 
+def print_history(messages: list[Any], out: IO[str] | None = None) -> None:
+    """Print a thread's questions and answers (without control sequences), each answer with its sources.
+
+    A search-only reply shows its label (its text) and the passages it found; an answer cut short says so.
+    """
+    if not messages:
+        say("Nothing in this thread yet — ask a question.", file=sys.stderr)
+        return
+    out = out or sys.stdout
+    for position, message in enumerate(messages):
+        if message.type == "human":
+            say(("\n" if position else "") + f"You: {clean(str(message.content))}", file=out)
+            continue
+        details = message.additional_kwargs
+        if message.content:
+            say(clean(str(message.content)), file=out)
+        if details.get("interrupted"):
+            note = str(details.get("error") or "the turn was stopped before it finished").rstrip(".")
+            say(f"({'Interrupted' if message.content else 'No answer'}: {clean(note)}.)", file=out)
+        print_sources(details.get("sources", []), out)
+
+
 def print_sources(sources: list[dict[str, Any]], out: IO[str] | None = None, heading: str = "\nSources:") -> None:
-    """List sources as ``[n] file · article n “title” (score)`` with a snippet underneath."""
+    """List sources as ``[n] file · article n “title” · lines a–b — relevance`` with a snippet underneath.
+
+    A record that carries raw ``scores`` (``ragchat search`` adds them, for tuning) shows them in brackets.
+    """
     from agent.formatting import source_label
 
     out = out or sys.stdout
@@ -960,7 +1028,37 @@ def print_sources(sources: list[dict[str, Any]], out: IO[str] | None = None, hea
         return
     say(heading, file=out)
     for s in sources:
-        say(f"  [{s['number']}] {one_line(source_label(s))}\n      {one_line(clean(s['snippet']))}", file=out)
+        scores = f" ({s['scores']})" if s.get("scores") else ""
+        say(f"  [{s['number']}] {one_line(source_label(s))}{scores}\n      {one_line(clean(s['snippet']))}", file=out)
+    out.flush()
+
+
+def raw_scores(metadata: dict[str, Any]) -> str:
+    """Return the search's numbers for one chunk: its ranking score, then the cosine and BM25 behind it.
+
+    >>> raw_scores({"score": 0.9302, "vector_score": 0.71, "keyword_score": 3.2})
+    'score 0.93 · cosine 0.71 · BM25 3.20'
+    """
+    names = (("score", "score"), ("vector_score", "cosine"), ("keyword_score", "BM25"))
+    return " · ".join(f"{name} {metadata[key]:.2f}" for key, name in names if metadata.get(key) is not None)
+
+
+def print_passage(sources: list[dict[str, Any]], number: str, out: IO[str] | None = None) -> None:
+    """Print source ``number``'s label and whole passage (Markdown as plain text), or say which numbers exist."""
+    from agent.formatting import passage, source_label
+
+    out = out or sys.stdout
+    last = len(sources)
+    which = f"/source 1 to /source {last}" if last > 1 else "/source 1"
+    if not number.isdigit():
+        say(f"Give a source number: {which}.", file=sys.stderr)
+        return
+    if not 1 <= int(number) <= last:
+        has = f"sources 1 to {last}" if last > 1 else "only source 1"
+        say(f"No source {int(number)} — the last answer has {has}.", file=sys.stderr)
+        return
+    source = sources[int(number) - 1]
+    say(f"\n[{source['number']}] {one_line(source_label(source))}\n\n{clean(passage(source))}", file=out)
     out.flush()
 
 
