@@ -28,6 +28,7 @@ import json
 import math
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -95,6 +96,21 @@ def reply_from_sources(body: dict[str, Any]) -> str:
     return f"{best[2]} [{best[1]}]"
 
 
+class _Server(ThreadingHTTPServer):
+    """The HTTP server, quiet when a client hangs up mid-reply (as a stopped turn does).
+
+    socketserver prints such errors to ``sys.stderr``; that print lands in whichever test is
+    capturing output at that moment, which is not the one whose client left.
+    """
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            return  # the client left: normal for a server, and no test's business
+        super().handle_error(request, client_address)
+
+
 @dataclass
 class Fault:
     """One injected misbehaviour for the next request to a path."""
@@ -135,8 +151,7 @@ class FakeOllama:
         self._bind()
 
     def _bind(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self._port), _handler_for(self))
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 

@@ -110,3 +110,26 @@ def test_ollama_down_during_ingest_keeps_the_index(assistant: Assistant, fake_ol
     assert Assistant(assistant.settings).load_index().chunk_count == 4
     fake_ollama.restart()
     assert assistant.ingest().report.added == ["tides.md"]
+
+
+def test_the_fake_server_says_nothing_when_a_client_hangs_up_mid_reply(
+    fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stopped turn hangs up on the server; the server's own complaint must not land in another test's output."""
+    import socket
+    import struct
+    import time
+    from urllib.parse import urlsplit
+
+    fake_ollama.enqueue("tide " * 50_000)  # far more than the socket buffers hold
+    url = urlsplit(fake_ollama.url)
+    body = b'{"model": "llama3.1:8b", "messages": [{"role": "user", "content": "hi"}], "stream": true}'
+    with socket.create_connection((url.hostname, url.port)) as client:
+        client.sendall(
+            b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        client.recv(100)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # hang up with a reset
+    time.sleep(1.0)  # the server notices on its next write
+    assert capsys.readouterr().err == ""
