@@ -240,19 +240,31 @@ def manage_threads(
             return
         count = f"{len(chosen)} thread{'s' if len(chosen) > 1 else ''}"
         if st.session_state.get("confirm_bulk") != chosen:  # a changed choice must be confirmed again
-            st.button(f"Delete {count}…", key="manage-delete", icon=":material/delete:", on_click=confirm_bulk)
+            st.button(
+                f"Delete {count}…",
+                key="manage-delete",
+                icon=":material/delete:",
+                on_click=ask_first,
+                args=("confirm_bulk", "manage-threads"),
+            )
             return
         # the chips above are cut short in a narrow sidebar: name in full what is about to go
         doomed = "\n".join(f"- {inert(labels.get(chosen_id, chosen_id))}" for chosen_id in chosen)
-        st.warning(f"Delete {count} and {'their' if len(chosen) > 1 else 'its'} whole history?\n\n{doomed}")
-        yes, no = st.columns(2)
-        yes.button("Delete", type="primary", key="manage-yes", on_click=delete_threads, args=(assistant, thread_id))
-        no.button("Cancel", key="manage-no", on_click=st.session_state.pop, args=("confirm_bulk", None))
+        question = f"Delete {count} and {'their' if len(chosen) > 1 else 'its'} whole history?\n\n{doomed}"
+        confirm_deletion(question, "manage", "confirm_bulk", delete_threads, (assistant, thread_id))
 
 
-def confirm_bulk() -> None:
-    """Ask to confirm deleting the threads chosen right now."""
-    st.session_state.confirm_bulk = list(st.session_state.get("manage-threads", []))
+def ask_first(confirm_key: str, chosen_key: str) -> None:
+    """Button callback: ask to confirm deleting what is chosen in ``chosen_key`` right now."""
+    st.session_state[confirm_key] = list(st.session_state.get(chosen_key, []))
+
+
+def confirm_deletion(question: str, key: str, confirm_key: str, on_yes: Any, args: tuple[Any, ...]) -> None:
+    """Ask ``question`` with Delete (runs ``on_yes(*args)``) and Cancel (forgets the request) side by side."""
+    st.warning(question)
+    yes, no = st.columns(2)
+    yes.button("Delete", type="primary", key=f"{key}-yes", on_click=on_yes, args=args)
+    no.button("Cancel", key=f"{key}-no", on_click=st.session_state.pop, args=(confirm_key, None))
 
 
 def delete_threads(assistant: Assistant, thread_id: str) -> None:
@@ -564,20 +576,18 @@ def choose_documents(assistant: Assistant, files: list[str]) -> None:
             on_click=forget_documents,
             args=(assistant, False),
         )
-        delete.button(f"Delete {count}…", key="documents-delete", icon=":material/delete:", on_click=confirm_documents)
+        delete.button(
+            f"Delete {count}…",
+            key="documents-delete",
+            icon=":material/delete:",
+            on_click=ask_first,
+            args=("confirm_documents", "documents-chosen"),
+        )
         return
     doomed = "\n".join(f"- {inert(name)}" for name in chosen)
     gone = "They are" if many else "It is"
-    st.warning(f"Delete {count} from the documents folder? {gone} gone from the disk, not only from the index.\n\n"
-               + doomed)
-    yes, no = st.columns(2)
-    yes.button("Delete", type="primary", key="documents-yes", on_click=forget_documents, args=(assistant, True))
-    no.button("Cancel", key="documents-no", on_click=st.session_state.pop, args=("confirm_documents", None))
-
-
-def confirm_documents() -> None:
-    """Ask to confirm deleting the documents chosen right now."""
-    st.session_state.confirm_documents = list(st.session_state.get("documents-chosen", []))
+    question = f"Delete {count} from the documents folder? {gone} gone from the disk, not only from the index.\n\n"
+    confirm_deletion(question + doomed, "documents", "confirm_documents", forget_documents, (assistant, True))
 
 
 def forget_documents(assistant: Assistant, delete_files: bool) -> None:
