@@ -6,12 +6,16 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
 from tests.fake_ollama import FakeOllama
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 # A made-up fact no model could know: retrieval must find it, not remember it.
 PLANTED = "The Quillmarsh tide bell was cast by Oriel Vantongeren in 1743 and weighs 612 kilograms."
@@ -93,3 +97,17 @@ def assistant(settings: Settings) -> Assistant:
     app = Assistant(settings)
     app.ensure_index()
     return app
+
+
+@pytest.fixture
+def page(env: Settings) -> Iterator[AppTest]:
+    """The web page, opened as a fresh server would (caches cleared) over the test corpus."""
+    import streamlit as st  # here: most tests never open the page
+
+    from tests.test_ui import start
+
+    app = start()
+    assert not app.exception, app.exception
+    yield app
+    st.cache_resource.clear()
+    st.cache_data.clear()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +38,6 @@ BELL_PASSAGE = (
     "The Quillmarsh tide bell was cast by Oriel Vantongeren in 1743 and weighs 612 kilograms.\n"
     "It hangs in the harbour tower."
 )
-
-
-@pytest.fixture
-def page(env: Settings) -> Iterator[AppTest]:
-    app = start()
-    assert not app.exception, app.exception
-    yield app
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 def popovers(element: Any) -> list[Any]:

@@ -34,15 +34,6 @@ def start(thread: str | None = None) -> AppTest:
     return app.run()
 
 
-@pytest.fixture
-def page(env: Settings) -> Iterator[AppTest]:
-    app = start()
-    assert not app.exception, app.exception
-    yield app
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 def ask(page: AppTest, question: str) -> AppTest:
     page.chat_input[0].set_value(question).run()
     assert not page.exception, page.exception
