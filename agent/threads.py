@@ -458,11 +458,11 @@ def export_markdown(info: ThreadInfo, messages: list[BaseMessage]) -> str:
             details = message.additional_kwargs
             lines += ["## Passages found (search only)" if details.get("search_only") else "## Answer", ""]
             if not message.content and details.get("interrupted"):
-                lines += [f"*No answer: {_reason(details)}.*", ""]
+                lines += [f"*No answer: {stop_reason(details)}.*", ""]
                 continue
             lines += [str(message.content), ""]
             if details.get("interrupted"):
-                lines += [f"*Interrupted: {_reason(details)}.*", ""]
+                lines += [f"*Interrupted: {stop_reason(details)}.*", ""]
             sources: list[dict[str, Any]] = details.get("sources", [])
             if sources:
                 lines += ["Sources:", ""]
@@ -471,5 +471,6 @@ def export_markdown(info: ThreadInfo, messages: list[BaseMessage]) -> str:
     return "\n".join(lines)
 
 
-def _reason(details: dict[str, Any]) -> str:
+def stop_reason(details: dict[str, Any]) -> str:
+    """Return why a stored answer stopped short (its ``error``, else :data:`NO_ANSWER`), without a final full stop."""
     return str(details.get("error") or NO_ANSWER).rstrip(".")

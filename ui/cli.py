@@ -999,6 +999,8 @@ def print_history(messages: list[Any], out: IO[str] | None = None) -> None:
 
     A search-only reply shows its label (its text) and the passages it found; an answer cut short says so.
     """
+    from agent.threads import stop_reason
+
     if not messages:
         say("Nothing in this thread yet — ask a question.", file=sys.stderr)
         return
@@ -1011,7 +1013,7 @@ def print_history(messages: list[Any], out: IO[str] | None = None) -> None:
         if message.content:
             say(clean(str(message.content)), file=out)
         if details.get("interrupted"):
-            note = str(details.get("error") or "the turn was stopped before it finished").rstrip(".")
+            note = stop_reason(details)
             say(f"({'Interrupted' if message.content else 'No answer'}: {clean(note)}.)", file=out)
         print_sources(details.get("sources", []), out)
 
