@@ -1,6 +1,7 @@
 """The chat model factory (the only place that imports ``ChatOllama``) and the Ollama health check.
 
-``langchain_ollama`` is imported inside the factory, not at the top: the ``ollama`` library
+The health check asks through the ``ollama`` client, the library ``langchain_ollama`` itself
+talks through. Both are imported inside the functions, not at the top: the ``ollama`` library
 builds a client from ``OLLAMA_HOST`` as it is imported and fails with a traceback on a value
 it cannot parse, so it must not load before :func:`agent.settings.load_settings` has checked it.
 """
@@ -62,14 +63,16 @@ class Health:
 
 
 def check_ollama(settings: Settings, timeout: float = 3.0) -> Health:
-    """Ask Ollama which models it has (``/api/tags``) and compare with the settings."""
-    import httpx  # here, not at the top: `ragchat sources` and keyword search never ask Ollama
+    """Ask Ollama which models it has (``ollama.Client.list``) and compare with the settings."""
+    # Imported here, not at the top: `ragchat sources` and keyword search never ask Ollama.
+    import httpx
+    import ollama
 
     try:
-        response = httpx.get(f"{settings.ollama_host}/api/tags", timeout=timeout)
-        response.raise_for_status()
-        models = sorted(m.get("model") or m.get("name", "") for m in response.json().get("models", []))
-    except (httpx.HTTPError, ValueError, AttributeError):
+        with ollama.Client(host=settings.ollama_host, timeout=timeout) as client:
+            models = sorted(m.model or "" for m in client.list().models)
+    except (ollama.ResponseError, ConnectionError, httpx.HTTPError, ValueError, TypeError):
+        # Refused or timed out, an error status, or a body that is not a model list.
         return Health(
             reachable=False,
             problems=[f"Ollama is not reachable at {settings.ollama_host} — start it with `ollama serve`."],
@@ -91,3 +94,31 @@ def has_model(models: list[str], name: str) -> bool:
     (True, False)
     """
     return name in models or (":" not in name and f"{name}:latest" in models)
+
+
+HEALTH_TTL = 10.0
+"""Seconds a probe of Ollama's models is trusted before asking again (the page uses the same)."""
+
+
+class ModelCheck:
+    """Refuses a question early when Ollama answers but lacks the chat model, probing at most every few seconds.
+
+    A turn that abstains never calls the chat model, so without this a missing model showed as
+    "I couldn't find this…" instead of what to pull. An unreachable Ollama is left to the turn's
+    own message.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[float, Health] | None = None
+
+    def require(self, settings: Settings) -> None:
+        """Raise the one-line "pull the model" error if Ollama answers without ``settings.chat_model``."""
+        import time
+
+        from knowledge.errors import model_not_pulled
+
+        stamp = time.monotonic()
+        if self._last is None or stamp - self._last[0] > HEALTH_TTL:
+            self._last = (stamp, check_ollama(settings))
+        if self._last[1].reachable and not self._last[1].chat_ok:
+            raise model_not_pulled(settings.chat_model)

@@ -1,7 +1,9 @@
 """The graph's nodes (plain functions from state to a state update) and its routers.
 
-Outside objects (the retriever, the chat model) are keyword arguments bound by
-``agent.graph.build_graph``; nodes never build or import them. Nodes that the user
+Outside, long-lived objects (the chat model, the searcher) are keyword arguments bound once
+by ``agent.graph.build_graph``; nodes never build or import them. Each turn's settings (k,
+search mode, thresholds, rules, scope) arrive as LangGraph runtime context, an
+:class:`~agent.state.Context`, read by :func:`context`. Nodes that the user
 waits on announce themselves on LangGraph's custom stream (``{"status": ...}``) and
 ``generate`` streams the answer there as ``{"token": ...}`` pieces, already cleaned of
 invented citation numbers, so what is shown is exactly what is stored.
@@ -10,18 +12,19 @@ invented citation numbers, so what is shown is exactly what is stored.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.retrievers import BaseRetriever
 from langgraph.config import get_stream_writer
 from langgraph.graph import END
+from langgraph.runtime import Runtime
 
 from agent.citations import CitationStream
+from agent.context import Context
 from agent.followups import conversation, is_instruction
-from agent.formatting import MIN_COVERAGE, fit_history, format_docs, rate, source_record, system_prompt
+from agent.formatting import fit_history, format_docs, system_prompt
 from agent.prompts import (
     ABSTAIN_ANSWER,
     CHECK_PROMPT,
@@ -30,11 +33,27 @@ from agent.prompts import (
     NO_SEARCH,
     NOT_FOUND_ANSWER,
 )
+from agent.sources import MIN_COVERAGE, rate, source_record
 from agent.state import State
 from knowledge.keyword import coverage
 
 HISTORY_FOR_REWRITE = 6
 """Messages (3 exchanges) the rewrite step sees: enough for "it" to resolve, little to read."""
+
+
+class Searcher(Protocol):
+    """What the retrieve step searches: a :class:`~knowledge.base.KnowledgeBase` (or one index)."""
+
+    def search(
+        self, query: str, k: int, mode: str, sources: frozenset[str] | None, keyword_weight: float
+    ) -> list[Document]:
+        """Return the ``k`` best chunks for ``query``, best first, scores in metadata."""
+        ...
+
+
+def context(runtime: Runtime[Context] | None) -> Context:
+    """Return the turn's settings; the defaults when a graph is run without any."""
+    return (runtime.context if runtime is not None else None) or Context()
 
 
 # -- contextualize --------------------------------------------------------------------------
@@ -89,21 +108,17 @@ def route_after_contextualize(state: State) -> Literal["retrieve", "generate"]:
 
 
 # -- retrieve -------------------------------------------------------------------------------
-def retrieve(state: State, *, retriever: BaseRetriever, min_score: float) -> dict[str, Any]:
-    """Find the chunks for the search query and judge whether they can answer it."""
+def retrieve(state: State, runtime: Runtime[Context], *, searcher: Searcher) -> dict[str, Any]:
+    """Find the chunks for the search query (in the thread's documents) and judge whether they can answer it."""
     _status("searching")
+    turn = context(runtime)
     query = state.get("query") or latest_question(state)
-    scope = state.get("scope")
-    if scope is not None:  # the thread is limited to some documents
-        restricted = getattr(retriever, "restricted", None)
-        if restricted is None:
-            raise TypeError(f"{type(retriever).__name__} cannot limit a search to chosen documents.")
-        retriever = restricted(scope)
-    documents = rate(retriever.invoke(query), query, min_score)  # why each was found, said once for every view
+    found = searcher.search(query, turn.k, turn.mode, turn.scope, turn.keyword_weight)
+    documents = rate(found, query, turn.min_score)  # why each was found, said once for every view
     return {
         "documents": documents,
         "sources": [source_record(n, doc) for n, doc in enumerate(documents, start=1)],
-        "evidence": has_evidence(documents, query, min_score),
+        "evidence": has_evidence(documents, query, turn.min_score),
     }
 
 
@@ -144,14 +159,15 @@ def abstain(state: State) -> dict[str, Any]:
 
 # -- generate -------------------------------------------------------------------------------
 def generate(
-    state: State, *, llm: BaseChatModel, num_ctx: int, num_predict: int, rules: str | None = None
+    state: State, runtime: Runtime[Context], *, llm: BaseChatModel, num_ctx: int, num_predict: int
 ) -> dict[str, Any]:
     """Write the answer from the numbered sources and the conversation, streaming cleaned tokens."""
     _status("writing")
+    turn = context(runtime)
     *history, latest = state["messages"]
     question = str(latest.content)
     instruction = state.get("route") == "instruction"
-    rules = INSTRUCTION_RULES if instruction else rules
+    rules = INSTRUCTION_RULES if instruction else turn.system_prompt
     history, documents = fit_history(history, state.get("documents", []), question, num_ctx, num_predict, rules)
     prompt: list[BaseMessage] = [SystemMessage(system_prompt(documents, rules)), *history, HumanMessage(question)]
     write = _stream_writer()
@@ -173,15 +189,13 @@ def generate(
         "query": state.get("query", ""),
     }
     answer = AIMessage(text, id=str(uuid.uuid4()), additional_kwargs=kwargs)
-    return {"messages": [answer], "documents": documents, "sources": sources}
+    check = turn.verify and bool(documents) and not kwargs["abstained"]  # decided here: routers get no context
+    return {"messages": [answer], "documents": documents, "sources": sources, "check": check}
 
 
-def route_after_generate(state: State, *, verify: bool) -> Literal["check", "__end__"]:
+def route_after_generate(state: State) -> Literal["check", "__end__"]:
     """Check the answer against its sources when verification is on and there is something to check."""
-    last = state["messages"][-1]
-    if verify and state.get("documents") and not last.additional_kwargs.get("abstained"):
-        return "check"
-    return END
+    return "check" if state.get("check") else END
 
 
 # -- check ----------------------------------------------------------------------------------
@@ -196,7 +210,7 @@ def check(state: State, *, llm: BaseChatModel) -> dict[str, Any]:
         verdict = ""
     supported = True if verdict.startswith("SUPPORTED") else False if verdict.startswith("UNSUPPORTED") else None
     kwargs = {**answer.additional_kwargs, "verified": supported}
-    return {"messages": [AIMessage(answer.content, id=answer.id, additional_kwargs=kwargs)]}
+    return {"messages": [AIMessage(answer.content, id=answer.id, additional_kwargs=kwargs)], "check": False}
 
 
 # -- helpers --------------------------------------------------------------------------------

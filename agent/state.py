@@ -1,4 +1,7 @@
-"""The typed state that flows through the graph and is checkpointed per thread."""
+"""The typed state that flows through the graph and is checkpointed per thread.
+
+Each turn's own settings are not state: they are runtime context (:mod:`agent.context`).
+"""
 
 from __future__ import annotations
 
@@ -33,10 +36,10 @@ class State(TypedDict, total=False):
     Kept across turns so an instruction follow-up can cite the same sources."""
 
     sources: list[dict[str, Any]]
-    """The same chunks as display records (see ``agent.formatting.source_record``)."""
-
-    scope: list[str] | None
-    """The documents (source names) this thread may search; ``None`` means all of them."""
+    """The same chunks as display records (see ``agent.sources.source_record``)."""
 
     evidence: bool
     """Whether any retrieved chunk is relevant enough to answer from (see ``agent.nodes.has_evidence``)."""
+
+    check: bool
+    """Whether this turn's answer goes to the ``check`` step (verification on, sources, not a not-found)."""

@@ -1,14 +1,8 @@
-"""Durable threads: the checkpointer factory, a registry of thread titles and times, and turn locks.
+"""Threads as the user sees them: a registry of titles, times and scopes, turn locks, Markdown export.
 
-Checkpoints (every thread's messages and evidence) go to LangGraph's ``SqliteSaver`` in
-``<home>/threads.sqlite``; the registry is a small table in the same file, so one file
-holds every conversation. ``memory=True`` keeps both in memory (tests, throwaway runs).
-SQLite runs in WAL mode so the CLI and the web page can use the file at the same time.
-
-Nothing here ever sets a healthy database aside: only a file that SQLite itself reports
-as corrupt ("file is not a database", "database disk image is malformed", a failed
-``quick_check``) is renamed ``threads.damaged-<time>.sqlite``. A busy, full or read-only
-disk is a one-line error and everything stays where it is.
+The registry is a small table beside the checkpoints in the thread database
+(:mod:`agent.thread_store`), so one file holds every conversation; without a data folder
+(memory mode) it lives in memory too.
 
 Turns of one thread are serialised by a lock per thread (a lock file in ``<home>/locks/``,
 so CLIs and page servers on one data folder wait for each other; a process-local lock in
@@ -20,10 +14,8 @@ What it does not do: search inside conversations, or sync threads between machin
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
-import shutil
 import sqlite3
 import threading
 from collections import Counter
@@ -34,151 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.memory import MemorySaver
 
-from agent.formatting import source_label
-from knowledge.errors import RagchatError, explain_os_error, write_refusal
+from agent.thread_store import DATABASE, SCHEMA, open_database, translated
+from knowledge.errors import RagchatError
 
-DATABASE = "threads.sqlite"
 LOCKS = "locks"
-BUSY_TIMEOUT = 10.0
-"""Seconds SQLite waits for another process to let go of the thread database before giving up."""
 TURN_WAIT = 300.0
 """Seconds a question waits for an earlier question of the same thread to be answered."""
 TITLE_CHARS = 80
 STILL_ANSWERING = "This conversation is still answering another question — try again when it has finished."
-NO_ANSWER = "the turn was stopped before it finished"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ragchat_threads (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    messages INTEGER NOT NULL DEFAULT 0,
-    scope TEXT
-)"""
-# SQLite's primary result codes (the low byte of an extended code).
-CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
-BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
-FULL_CODE, IOERR_CODE = 13, 10
-FULL_BELOW = 1 << 20
-"""A disk I/O error on a disk with less than this free is a full disk (SQLite reports it as I/O)."""
-
-
-class DamagedStore(sqlite3.DatabaseError):
-    """SQLite's integrity check found the thread database corrupt."""
 
 
 def now() -> str:
     """Return the current UTC time as ISO 8601 with microseconds (two turns in one second still order)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def is_damaged(exc: sqlite3.Error) -> bool:
-    """Return whether ``exc`` says the database file itself is corrupt (the only reason to set it aside)."""
-    return isinstance(exc, DamagedStore) or _code(exc) in CORRUPT_CODES
-
-
-def store_error(exc: sqlite3.Error, home: Path) -> RagchatError:
-    """Return the one-line error for a thread database failure met while using ``home``."""
-    code = _code(exc)
-    if code in BUSY_CODES:
-        return RagchatError("ragchat's thread store is busy in another process — try again in a moment.")
-    if code == FULL_CODE or (code == IOERR_CODE and _free_bytes(home) < FULL_BELOW):
-        return explain_os_error(OSError(errno.ENOSPC, "disk full"), home)
-    refusal = write_refusal(home)
-    if refusal:
-        return refusal
-    if is_damaged(exc):
-        return RagchatError(
-            f"The thread database {home / DATABASE} is damaged ({exc}) — restart ragchat: it keeps the damaged "
-            "file aside and starts a new one."
-        )
-    return RagchatError(f"ragchat could not use {home / DATABASE} ({exc}) — check the disk, then try again.")
-
-
-@contextlib.contextmanager
-def translated(home: Path | None) -> Iterator[None]:
-    """Turn SQLite and disk failures inside the block into their one-line errors."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        if home is None:
-            raise
-        raise store_error(exc, home) from exc
-    except OSError as exc:
-        explained = explain_os_error(exc, home) if home is not None else None
-        if explained is None:
-            raise
-        raise explained from exc
-
-
-def _code(exc: sqlite3.Error) -> int:
-    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-
-
-def _free_bytes(folder: Path) -> int:
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return FULL_BELOW
-
-
-def connect(home: Path) -> tuple[sqlite3.Connection, str | None]:
-    """Open (creating if needed) the threads database under ``home``, shareable across threads.
-
-    A database SQLite reports as corrupt is never deleted: it is renamed
-    ``threads.damaged-<time>.sqlite`` and a fresh one is started; the second value is then
-    a one-line warning saying so. Any other failure (busy, disk full, read-only) is a
-    :class:`RagchatError` and nothing is renamed.
-    """
-    path = home / DATABASE
-    with translated(home):
-        home.mkdir(parents=True, exist_ok=True)
-        try:
-            return _open(path), None
-        except sqlite3.DatabaseError as exc:
-            if not is_damaged(exc):
-                raise
-            kept = path.with_name(f"threads.damaged-{datetime.now(UTC):%Y%m%d-%H%M%S}.sqlite")
-            for suffix in ("", "-wal", "-shm"):
-                damaged = Path(f"{path}{suffix}")
-                if damaged.exists():
-                    damaged.replace(Path(f"{kept}{suffix}"))
-            warning = f"The threads database was damaged ({exc}); it was kept as {kept.name} and a new one started."
-            return _open(path), warning
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT)
-    try:
-        if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise DamagedStore("integrity check failed")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(ragchat_threads)")}
-        if "scope" not in columns:  # a database from before thread scopes
-            conn.execute("ALTER TABLE ragchat_threads ADD COLUMN scope TEXT")
-        conn.commit()
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def make_checkpointer(home: Path, memory: bool = False) -> tuple[BaseCheckpointSaver, str | None]:
-    """Return the checkpointer (SQLite under ``home``, or in memory) and any warning from opening it."""
-    if memory:
-        return MemorySaver(), None
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
-    conn, warning = connect(home)
-    saver = SqliteSaver(conn)
-    with translated(home):
-        saver.setup()
-    return saver, warning
 
 
 @dataclass
@@ -257,7 +118,7 @@ class ThreadRegistry:
             self._conn.execute(SCHEMA)
         else:
             with translated(home):
-                self._conn = _open(home / DATABASE)
+                self._conn = open_database(home / DATABASE)
         self._lock = threading.Lock()
         self._turn_locks: dict[str, threading.Lock] = {}
 
@@ -360,7 +221,7 @@ class ThreadRegistry:
         Raises:
             RagchatError: if the earlier turn is still running after that wait.
         """
-        acquire, release = self._turn_lock(thread_id)
+        acquire, release = self.turn_lock(thread_id)
         if not acquire(0):
             if on_wait:
                 on_wait()
@@ -373,7 +234,7 @@ class ThreadRegistry:
 
     def answering(self, thread_id: str) -> bool:
         """Return whether a turn of ``thread_id`` is running right now (here or in another process)."""
-        acquire, release = self._turn_lock(thread_id)
+        acquire, release = self.turn_lock(thread_id)
         if acquire(0):
             release()
             return False
@@ -383,7 +244,8 @@ class ThreadRegistry:
         assert self.home is not None
         return self.home / LOCKS / f"{hashlib.sha256(thread_id.encode()).hexdigest()[:32]}.lock"
 
-    def _turn_lock(self, thread_id: str) -> tuple[Callable[[float], bool], Callable[[], None]]:
+    def turn_lock(self, thread_id: str) -> tuple[Callable[[float], bool], Callable[[], None]]:
+        """Return ``acquire(wait) -> bool`` and ``release()`` for ``thread_id``'s turn (across processes)."""
         if self.home is None:  # threads live in this process only
             with self._lock:
                 local = self._turn_locks.setdefault(thread_id, threading.Lock())
@@ -422,55 +284,3 @@ def _info(row: tuple[Any, ...]) -> ThreadInfo:
 def unknown_thread(thread_id: str) -> RagchatError:
     """Return the error for a thread id nobody knows."""
     return RagchatError(f"There is no thread {thread_id!r} — `ragchat threads` lists them.")
-
-
-def mark_unanswered(messages: list[BaseMessage], answering: bool = False) -> list[BaseMessage]:
-    """Return ``messages`` with an empty answer marked interrupted after each question left without one.
-
-    A turn killed before its answer was stored (kill -9, a power cut) leaves a question
-    followed by another question, or by nothing. ``answering`` says a turn is running
-    now, so the last question is being answered rather than abandoned.
-
-    >>> marked = mark_unanswered([HumanMessage("a?"), HumanMessage("b?"), AIMessage("B.")])
-    >>> [(m.type, m.content, m.additional_kwargs.get("interrupted")) for m in marked]
-    [('human', 'a?', None), ('ai', '', True), ('human', 'b?', None), ('ai', 'B.', None)]
-    """
-    marked: list[BaseMessage] = []
-    for position, message in enumerate(messages):
-        marked.append(message)
-        following = messages[position + 1] if position + 1 < len(messages) else None
-        if not isinstance(message, HumanMessage) or isinstance(following, AIMessage):
-            continue
-        if following is None and answering:
-            continue
-        marked.append(AIMessage("", additional_kwargs={"interrupted": True, "error": NO_ANSWER}))
-    return marked
-
-
-def export_markdown(info: ThreadInfo, messages: list[BaseMessage]) -> str:
-    """Return a conversation as Markdown: each question, each answer, and the answer's sources."""
-    started, updated = info.created_at[:16].replace("T", " "), info.updated_at[:16].replace("T", " ")
-    lines = [f"# {info.title}", "", f"Thread `{info.id}` · started {started} UTC · updated {updated} UTC", ""]
-    for message in messages:
-        if isinstance(message, HumanMessage):
-            lines += ["## Question", "", str(message.content), ""]
-        elif isinstance(message, AIMessage):
-            details = message.additional_kwargs
-            lines += ["## Passages found (search only)" if details.get("search_only") else "## Answer", ""]
-            if not message.content and details.get("interrupted"):
-                lines += [f"*No answer: {stop_reason(details)}.*", ""]
-                continue
-            lines += [str(message.content), ""]
-            if details.get("interrupted"):
-                lines += [f"*Interrupted: {stop_reason(details)}.*", ""]
-            sources: list[dict[str, Any]] = details.get("sources", [])
-            if sources:
-                lines += ["Sources:", ""]
-                lines += [f"{s['number']}. {source_label(s)} — {s['snippet']}" for s in sources]
-                lines.append("")
-    return "\n".join(lines)
-
-
-def stop_reason(details: dict[str, Any]) -> str:
-    """Return why a stored answer stopped short (its ``error``, else :data:`NO_ANSWER`), without a final full stop."""
-    return str(details.get("error") or NO_ANSWER).rstrip(".")

@@ -1,12 +1,15 @@
 """Bring the index up to date with files on disk: add new, re-embed changed, drop deleted.
 
-A file is unchanged when its size and modification time match the manifest, or, if
-they do not, when its SHA-256 does; unchanged files cost a ``stat`` and no embedding.
-Chunks of changed and new files are embedded in batches (one request per batch, across
-file boundaries). A file is applied to the index only once all its chunks are embedded,
-so a failure part-way (Ollama stops, a batch errors) saves the files that completed,
-leaves every other file as it was, and re-running picks up exactly what is missing.
-Chunk ids derive from source, position and text, so re-ingesting never duplicates.
+:func:`sync` finds the files (:mod:`knowledge.scan`), plans what must change
+(:func:`knowledge.plan.plan_sync`, a pure function), then applies the plan: read, split,
+embed and save, reporting progress. A file is unchanged when its size and modification
+time match the manifest, or, if they do not, when its SHA-256 does; unchanged files cost
+a ``stat`` and no embedding. Chunks of changed and new files are embedded in batches (one
+request per batch, across file boundaries). A file is applied to the index only once all
+its chunks are embedded, so a failure part-way (Ollama stops, a batch errors) saves the
+files that completed, leaves every other file as it was, and re-running picks up exactly
+what is missing. Chunk ids derive from source, position and text, so re-ingesting never
+duplicates.
 
 Forgotten files (``KnowledgeIndex.forgotten``, by source name) are left out of an
 ingest of a whole folder, and reported; naming the file, or a sub-folder of the
@@ -27,9 +30,11 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from knowledge.errors import RagchatError
-from knowledge.formats import SUPPORTED_EXTENSIONS, UnreadableFile, read_regular
+from knowledge.formats import UnreadableFile, read_regular
 from knowledge.index import FileRecord, KnowledgeIndex, now
-from knowledge.loader import load_file, scan, source_name
+from knowledge.loader import load_file
+from knowledge.plan import ToRead, look, plan_sync, targets
+from knowledge.scan import scan
 from knowledge.splitter import SplitProgress, split_documents
 
 BATCH_SIZE = 64
@@ -124,82 +129,81 @@ def sync(
         if not root.exists():
             raise RagchatError(f"No such file or folder: {root} — check the path and try again.")
     found = scan(roots, docs_dir)
-    report = SyncReport(skipped=list(found.skipped))
-    named = _named(roots, docs_dir)
-    pending: list[_Pending] = []
-    seen: set[str] = set()
-    touched = False  # a file's mtime changed but not its content: remember the new mtime
-    stale: set[str] = set()  # indexed sources whose old chunks must go
+    plan = plan_sync(index.files, look(found.files), index.forgotten, targets(roots, docs_dir), found.unlisted)
+    reading = _read(plan.read, index, len(found.files), progress, batch_size)
+    report = SyncReport(
+        # Skips in the order the files were found (by source), after what the scan left out.
+        skipped=list(found.skipped) + sorted(plan.skipped + reading.skipped, key=lambda skip: skip[0]),
+        unchanged=len(plan.unchanged) + reading.unchanged,
+        removed=plan.remove + reading.unreadable,  # indexed sources whose old chunks must go
+        forgotten=list(plan.left_out),
+    )
+    error: Exception | None = None
+    try:
+        _embed(reading.pending, embeddings, batch_size, progress)
+    except Exception as exc:  # keep what completed; raise after saving it
+        error = exc
+    complete = [p for p in reading.pending if len(p.vectors) == len(p.chunks)]
+    _apply(index, complete, set(report.removed))
+    for item in complete:
+        (report.added if item.is_new else report.updated).append(item.record.source)
+        report.chunks_embedded += len(item.chunks)
+    if report.changed or reading.touched:
+        index.save(home)
+    if error is not None:
+        raise error
+    return report
+
+
+@dataclass
+class _Reading:
+    """What reading the planned files found: chunks to embed, and files that turned out unchanged or unreadable."""
+
+    pending: list[_Pending] = field(default_factory=list)
+    unchanged: int = 0
+    touched: bool = False
+    """A file's modification time changed but not its content: the new time must be saved."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    """Indexed sources that can no longer be read: their old chunks must go."""
+
+
+def _read(
+    planned: list[ToRead], index: KnowledgeIndex, files_total: int, progress: Progress | None, batch_size: int
+) -> _Reading:
+    """Read, hash and split each planned file; a file whose hash matches its record only gets its new time."""
+    reading = _Reading()
     chunks_found = 0
-    for number, (path, source) in enumerate(found.files):
-        if source in seen:
-            continue
-        seen.add(source)
-        if source in index.forgotten and not named(source):
-            report.forgotten.append(source)
-            continue
-        if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
-            report.skipped.append((source, "unsupported file type"))
-            continue
+    for item in planned:
+        source, path = item.file.source, Path(item.file.path)
+        if progress:
+            progress(IngestProgress(item.position, files_total, chunks_found, 0, "reading", source))
         try:
-            stat = path.stat()
-            old = index.files.get(source)
-            if old and (old.size, old.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-                report.unchanged += 1
-                continue
-            if progress:
-                progress(IngestProgress(number, len(found.files), chunks_found, 0, "reading", source))
             data = read_regular(path)  # hashed and parsed from the same bytes: one read
             digest = hashlib.sha256(data).hexdigest()
-            if old and old.sha256 == digest:
-                old.size, old.mtime_ns = stat.st_size, stat.st_mtime_ns
-                touched = True
-                report.unchanged += 1
+            if item.old and item.old.sha256 == digest:
+                item.old.size, item.old.mtime_ns = item.file.size, item.file.mtime_ns
+                reading.touched = True
+                reading.unchanged += 1
                 continue
             documents = load_file(path, source, data)
             del data  # a big file's bytes need not outlive its parse while its chunks are embedded
         except (UnreadableFile, OSError) as exc:
             reason = str(exc) if isinstance(exc, UnreadableFile) else (exc.strerror or str(exc))
-            report.skipped.append((source, reason))
-            if source in index.files:
-                stale.add(source)  # its indexed text no longer matches the file
-                report.removed.append(source)
+            reading.skipped.append((source, reason))
+            if item.old is not None:
+                reading.unreadable.append(source)  # its indexed text no longer matches the file
             continue
-        splitting = _splitting(progress, number, len(found.files), source, chunks_found) if progress else None
+        splitting = _splitting(progress, item.position, files_total, source, chunks_found) if progress else None
         chunks = split_documents(
             documents, index.info.chunk_size, index.info.chunk_overlap, progress=splitting, every=batch_size
         )
         chunks_found += len(chunks)
         for chunk in chunks:
             chunk.id = chunk_id(chunk)
-        record = FileRecord(source, os.path.abspath(path), digest, stat.st_size, stat.st_mtime_ns, len(chunks))
-        pending.append(_Pending(record, chunks, is_new=old is None))
-
-    unlisted = tuple(os.path.join(folder, "") for folder in found.unlisted)
-    for root in (r for r in roots if r.is_dir()):
-        prefix = os.path.abspath(root) + os.sep
-        for source, record in list(index.files.items()):
-            if record.path.startswith(unlisted):
-                continue  # in a folder that could not be read: not known to be gone
-            if record.path.startswith(prefix) and source not in seen:
-                stale.add(source)
-                report.removed.append(source)
-
-    error: Exception | None = None
-    try:
-        _embed(pending, embeddings, batch_size, progress)
-    except Exception as exc:  # keep what completed; raise after saving it
-        error = exc
-    complete = [p for p in pending if len(p.vectors) == len(p.chunks)]
-    _apply(index, complete, stale)
-    for item in complete:
-        (report.added if item.is_new else report.updated).append(item.record.source)
-        report.chunks_embedded += len(item.chunks)
-    if report.changed or touched:
-        index.save(home)
-    if error is not None:
-        raise error
-    return report
+        record = FileRecord(source, item.file.path, digest, item.file.size, item.file.mtime_ns, len(chunks))
+        reading.pending.append(_Pending(record, chunks, is_new=item.old is None))
+    return reading
 
 
 def chunk_id(chunk: Document) -> str:
@@ -267,26 +271,6 @@ def _apply(index: KnowledgeIndex, complete: list[_Pending], stale: set[str]) -> 
         index.forgotten.discard(item.record.source)  # named again: back in the index
 
 
-def _named(roots: Sequence[Path], docs_dir: Path) -> Callable[[str], bool]:
-    """Return whether a source is named by ``roots``: the file itself, or a sub-folder of ``docs_dir`` holding it.
-
-    The documents folder as a whole names no file in particular: it is what "ingest
-    everything" means, so forgotten files stay out of it. So does a folder outside it:
-    ingesting that again refreshes it as a whole, like a second documents folder.
-    """
-    docs = Path(os.path.abspath(docs_dir))
-    files: set[str] = set()
-    folders: list[str] = []
-    for root in roots:
-        absolute = Path(os.path.abspath(root))
-        if not absolute.is_dir():
-            files.add(source_name(absolute, docs))
-        elif absolute != docs and absolute.is_relative_to(docs):
-            folders.append(source_name(absolute, docs) + "/")
-    prefixes = tuple(folders)
-    return lambda source: source in files or source.startswith(prefixes)
-
-
 def _existing(path: Path, docs_dir: Path) -> Path:
     """Return ``path``, or the documents folder's file of that source name when only that exists.
 
@@ -299,7 +283,7 @@ def _existing(path: Path, docs_dir: Path) -> Path:
 
 
 def source_path(source: str, docs_dir: Path) -> Path:
-    """Return where the file named ``source`` lives: the inverse of :func:`knowledge.loader.source_name`.
+    """Return where the file named ``source`` lives: the inverse of :func:`knowledge.scan.source_name`.
 
     >>> source_path("a/b.md", Path("/data/docs")).as_posix(), source_path("/elsewhere/c.pdf", Path("/d")).as_posix()
     ('/data/docs/a/b.md', '/elsewhere/c.pdf')

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,10 +29,19 @@ def test_a_200000_character_question_is_refused_with_the_limit(assistant: Assist
 
 @pytest.mark.parametrize("thread", ["a/b", "../../etc/passwd", 'it\'s "quoted"', "🚢 Skerrowick – notes", "x" * 200])
 def test_odd_thread_ids_are_just_names(assistant: Assistant, thread: str, tmp_path: Path) -> None:
+    before = set(tmp_path.rglob("*"))
     assistant.ask("Who cast the Quillmarsh bell?", thread).run()
-    assert [t.id for t in Assistant(assistant.settings).threads()] == [thread]
-    assert len(Assistant(assistant.settings).history(thread)) == 2
-    assert not (tmp_path / "etc").exists()
+    written = sorted(path.relative_to(tmp_path).as_posix() for path in set(tmp_path.rglob("*")) - before)
+    assert written and all(THREAD_STORE.fullmatch(name) for name in written), written  # none named after the thread
+    reopened = Assistant(assistant.settings)
+    assert [t.id for t in reopened.threads()] == [thread]
+    assert len(reopened.history(thread)) == 2
+    reopened.delete_thread(thread)  # the name finds its thread again, exactly
+    assert reopened.threads() == [] and reopened.history(thread) == []
+
+
+THREAD_STORE = re.compile(r"home/(threads\.sqlite(-wal|-shm)?|locks(/[0-9a-f]{32}\.lock)?)")
+"""What a first turn may add: the thread database and a lock file named by a hash of the thread."""
 
 
 @pytest.mark.parametrize(
@@ -109,13 +118,15 @@ def test_unexpected_errors_are_one_line_without_debug(
         main(["threads"])
 
 
-def test_keyboard_interrupt_exits_130(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyboard_interrupt_exits_130(
+    env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Assistant, "threads", interrupted)
     assert main(["threads"]) == 130
-    assert sys.stdout is not None
+    assert capsys.readouterr() == ("", "\nInterrupted.\n")  # one word on its own line, no traceback
 
 
 INVISIBLE = "The thread name has no visible characters — give a name such as `--thread notes`."

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from langchain_core.documents import Document
 
+from agent.chat_model import check_ollama
 from agent.formatting import fit_history, max_question_chars
 from agent.settings import Settings, load_settings, read_preferences, save_preferences
 from knowledge.errors import RagchatError
@@ -158,3 +163,47 @@ def test_a_system_prompt_too_long_for_the_context_is_refused_and_not_saved(setti
     with pytest.raises(RagchatError, match=r"^Invalid setting num_ctx \(RAGCHAT_NUM_CTX\): 8,192 tokens cannot hold"):
         save_preferences(settings, system_prompt="Answer like a pirate. " * 1500)
     assert read_preferences(settings.home) == {}
+
+
+# -- an OLLAMA_HOST that answers, but is not Ollama ---------------------------------------------
+
+
+@contextmanager
+def not_ollama(status: int, body: bytes) -> Iterator[str]:
+    """Serve ``body`` with ``status`` to every request on 127.0.0.1 (a router page, another API); yield its URL."""
+
+    class Reply(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Reply)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, b"<html>Router login</html>"),
+        (200, b'{"models": 5}'),
+        (200, b"[]"),
+        (404, b"404 page not found"),
+        (500, b'{"error": "boom"}'),
+    ],
+    ids=["a web page", "models not a list", "a JSON list", "not found", "server error"],
+)
+def test_a_host_that_is_not_ollama_is_reported_unreachable_in_one_line(status: int, body: bytes) -> None:
+    with not_ollama(status, body) as url:
+        health = check_ollama(load_settings(ollama_host=url))
+    assert (health.reachable, health.answers) == (False, False)
+    assert health.problems == [f"Ollama is not reachable at {url} — start it with `ollama serve`."]

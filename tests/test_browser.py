@@ -9,6 +9,7 @@ the README's screenshots there (taken over the sample documents in ``rag_data/``
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -176,11 +177,38 @@ STRAY_TEXT = (
 STRAY_ELEMENTS = "stHelp stException stJson".split()
 
 
-def assert_shows_only_the_view(page: object, heading: str) -> None:
-    """Assert the view's heading is in the first screen and no Python object, trace or repr is drawn."""
+PAGES = ["Chat", "Documents", "Settings"]
+"""The page's navigation, top to bottom; Chat is the default page, at the site's root."""
+
+
+def in_first_screen(page: object, box: dict[str, float] | None) -> bool:
+    """Whether ``box`` (an element's bounding box) lies wholly within the first screen."""
+    return box is not None and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"]
+
+
+def go_to(page: object, title: str) -> None:
+    """Open another page by its link in the sidebar's navigation, as a reader does."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+
+
+def assert_navigation(page: object, current: str) -> None:
+    """Assert the sidebar's navigation is in the first screen, lists every page, and marks ``current`` as shown."""
+    nav = page.get_by_test_id("stSidebarNav")
+    assert in_first_screen(page, nav.bounding_box()), f"the navigation is not in view: {nav.bounding_box()}"
+    links = nav.get_by_test_id("stSidebarNavLink")
+    titles = [link.get_by_test_id("stMarkdownContainer").inner_text() for link in links.all()]
+    shown = [link.get_attribute("aria-current") == "page" for link in links.all()]
+    assert (titles, shown) == (PAGES, [title == current for title in PAGES])
+
+
+def assert_shows_only_the_view(page: object, heading: str, current: str) -> None:
+    """Assert the view's heading and the navigation are in the first screen and no Python object is drawn.
+
+    The navigation marks ``current`` as the page shown; no trace or repr is drawn either.
+    """
     box = page.get_by_role("heading", name=heading, exact=True).bounding_box()
-    height = page.viewport_size["height"]
-    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= height, f"{heading!r} not in view: {box}"
+    assert in_first_screen(page, box), f"{heading!r} not in view: {box}"
+    assert_navigation(page, current)
     text = page.inner_text("body")
     stray = [s for s in STRAY_TEXT if s in text]
     assert stray == [], f"the {heading} view shows {stray}; the page reads:\n{text}"
@@ -192,12 +220,13 @@ def to_top(page: object) -> None:
     page.get_by_test_id("stToast").last.wait_for(state="detached", timeout=10_000)
     main = page.get_by_test_id("stMainBlockContainer")
     page.mouse.move(page.viewport_size["width"] * 0.6, page.viewport_size["height"] / 2)  # over the main area
-    before = None
-    for _ in range(40):  # while an expander opens, the page grows and sticks to its bottom again: until it stops
+    before, steady = None, 0
+    for _ in range(60):  # while an expander opens, the page grows and sticks to its bottom again: until it stops
         page.mouse.wheel(0, -100_000)  # as a reader scrolls (a script's scrollTo is undone by the stick-to-bottom)
         page.wait_for_timeout(150)
         now = main.evaluate("main => [main.getBoundingClientRect().top, main.getBoundingClientRect().height]")
-        if now == before:
+        steady = steady + 1 if now == before else 0
+        if steady == 3:  # unmoved for half a second: a slow machine can still be laying the page out after one
             return
         before = now
     pytest.fail(f"the page did not stay at its top: {now}")
@@ -213,11 +242,13 @@ def shoot(page: object, tmp_path: Path, name: str) -> None:
 
 def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: object, tmp_path: Path) -> None:
     page = browser_page
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(server)
     box = page.get_by_placeholder("Ask about your documents")
     box.wait_for(timeout=60_000)
     settle(page)
-    assert_shows_only_the_view(page, "ragchat")
+    assert_shows_only_the_view(page, "ragchat", "Chat")
     question = (
         "Who skippered Brackwater, and how long did the course take?"
         if SCREENSHOTS
@@ -234,7 +265,8 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     page.get_by_text("[1]").first.wait_for()
     assert "thread=" in page.url
     to_top(page)
-    assert_shows_only_the_view(page, "ragchat")
+    assert_shows_only_the_view(page, "ragchat", "Chat")
+    assert_shows_the_answered_conversation(page, question, expected)
     shoot(page, tmp_path, "conversation.png")
 
     box.fill("What does the Quillmarsh notice board say?")
@@ -246,7 +278,7 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     second.get_by_text("<script>alert('pwned')</script>").first.wait_for(state="visible")  # shown as text, not run
 
     settle(page)
-    page.get_by_text("Documents", exact=True).click()
+    go_to(page, "Documents")
     page.get_by_text("Add files").wait_for()
     settle(page)
     upload = tmp_path / "tide_tables.md"
@@ -266,15 +298,41 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     files = 6 if SCREENSHOTS else 4  # the corpus, the injected notice and the upload
     page.get_by_text(f"{files} files, ").wait_for()
     to_top(page)
-    assert_shows_only_the_view(page, "Documents")
+    assert_shows_only_the_view(page, "Documents", "Documents")
     shoot(page, tmp_path, "documents.png")
-    assert (tmp_path / "conversation.png").stat().st_size > 10_000
 
-    page.get_by_text("Settings", exact=True).click()
+    go_to(page, "Settings")
     page.get_by_role("heading", name="How a question is answered").wait_for()
     settle(page)
-    assert_shows_only_the_view(page, "Settings")
+    assert_shows_only_the_view(page, "Settings", "Settings")
     page.screenshot(path=str(tmp_path / "settings.png"))
+
+    go_to(page, "Chat")  # back to the same conversation
+    page.get_by_text("Sources (").first.wait_for(timeout=60_000)
+    settle(page)
+    assert len(page.get_by_test_id("stChatMessage").all()) == 4 and "thread=" in page.url
+    # no page, page icon or favicon is fetched from anywhere else (a :material/…: favicon comes from Google)
+    assert [r for r in requested if not r.startswith((server + "/", "data:", "blob:"))] == [], requested
+
+
+def assert_shows_the_answered_conversation(page: object, question: str, answer: str) -> None:
+    """Assert what a reader sees of a one-question thread, its sources open.
+
+    The question, then the answer with its sources numbered from 1 (the first from the file holding the fact);
+    the sidebar lists the thread by its question; the question box waits in the first screen.
+    """
+    user, reply = page.get_by_test_id("stChatMessage").all()
+    assert user.inner_text().endswith(question) and answer in reply.inner_text()
+    assert user.bounding_box()["y"] < reply.bounding_box()["y"]
+    sources = reply.get_by_test_id("stExpander")
+    [label] = re.findall(r"Sources \((\d+)\)", sources.inner_text())
+    cited = re.findall(r"^\[(\d+)\] (\S+)", sources.inner_text(), re.MULTILINE)
+    assert [number for number, _ in cited] == [str(n) for n in range(1, int(label) + 1)], sources.inner_text()
+    first = "harbour_ledger_summer.md" if SCREENSHOTS else "harbour.md"  # where the answer's fact is
+    assert cited[0][1] == first, sources.inner_text()
+    sidebar = page.get_by_test_id("stSidebarUserContent")
+    assert sidebar.get_by_role("button", name=question).count() == 1, sidebar.inner_text()
+    assert in_first_screen(page, page.get_by_placeholder("Ask about your documents").bounding_box())
 
 
 @pytest.fixture

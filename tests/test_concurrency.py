@@ -13,6 +13,7 @@ import pytest
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
 from knowledge.errors import RagchatError
+from knowledge.index import KnowledgeIndex
 from tests.fake_ollama import FakeOllama, Fault
 from tests.test_index import write_long_files
 
@@ -56,20 +57,23 @@ def test_questions_during_an_ingest_never_see_a_half_written_index(settings: Set
 
     reader = Assistant(settings)  # another process's view of the same data folder
     worker = threading.Thread(target=ingest)
+    given: dict[int, tuple[KnowledgeIndex, int, list[str]]] = {}  # every index a question was handed, as handed
     worker.start()
-    seen_sizes = set()
     while not done.is_set():
-        index = app.load_index()
-        assert index.chunk_count == sum(record.chunks for record in index.files.values())
-        app.search("Quillmarsh bell", mode="keyword")
-        other = reader.load_index()
-        assert other.chunk_count == sum(record.chunks for record in other.files.values())
-        seen_sizes.add(index.chunk_count)
+        for index in (app.load_index(), reader.load_index()):
+            given.setdefault(id(index), (index, index.chunk_count, sorted(index.files)))
+            assert index.chunk_count == sum(record.chunks for record in index.files.values())
+        assert [hit.metadata["source"] for hit in app.search("Quillmarsh bell", mode="keyword")][:1] == ["harbour.md"]
     worker.join()
     assert failures == []
     final = app.load_index()
-    assert len(final.files) == 8 and min(seen_sizes) == 4
-    assert seen_sizes <= {4, final.chunk_count}  # the old index or the complete new one, nothing between
+    assert len(final.files) == 8
+    # The ingest changed a private copy: an index already handed to a question never changed under it.
+    assert [(count, files) for index, count, files in given.values()] == [
+        (index.chunk_count, sorted(index.files)) for index, _, _ in given.values()
+    ]
+    assert {count for _, count, _ in given.values()} <= {4, final.chunk_count}  # the old one or the complete new one
+    assert 4 in {count for _, count, _ in given.values()}  # questions were asked while the old one was live
 
 
 def test_a_second_process_ingesting_gets_a_clear_message(assistant: Assistant) -> None:

@@ -203,10 +203,10 @@ def test_an_upload_onto_a_full_disk_is_one_line_and_leaves_no_partial_file(
     assistant: Assistant, tmp_path: Path
 ) -> None:
     with small_disk(tmp_path / "updisk", "1m") as docs:
-        assistant.settings.docs_dir = docs
+        uploading = Assistant(assistant.settings.model_copy(update={"docs_dir": docs}))
         filler = fill(docs, leave=2048)
         with pytest.raises(RagchatError) as raised:
-            assistant.upload([("big.md", b"# Big\n\n" + b"tide " * 4000)])
+            uploading.upload([("big.md", b"# Big\n\n" + b"tide " * 4000)])
         assert str(raised.value) == f"The disk holding {docs} is full — free space and try again."
         assert sorted(p.name for p in docs.iterdir()) == [filler.name]
 

@@ -1,3 +1,4 @@
+import pytest
 from langchain_core.embeddings import Embeddings
 
 from knowledge.embeddings import OllamaNomicEmbeddings, make_embeddings
@@ -45,14 +46,27 @@ def test_non_nomic_ollama_models_get_no_prefix() -> None:
     assert inner.seen == ["doc", "q"]
 
 
-def test_factory_picks_prefixing_from_the_model_name(fake_ollama: FakeOllama) -> None:
-    assert make_embeddings("ollama", "nomic-embed-text:v1.5", fake_ollama.url).prefixed is True
-    assert make_embeddings("ollama", "mxbai-embed-large", fake_ollama.url).prefixed is False
+def test_only_nomic_models_served_by_ollama_get_the_prefix(fake_ollama: FakeOllama) -> None:
+    fake_ollama.models += ["nomic-embed-text:v1.5", "mxbai-embed-large:latest"]
+    make_embeddings("ollama", "nomic-embed-text:v1.5", fake_ollama.url).embed_documents(["tide tables"])
+    make_embeddings("ollama", "mxbai-embed-large", fake_ollama.url).embed_documents(["tide tables"])
+    assert fake_ollama.embedded_texts == ["search_document: tide tables", "tide tables"]
 
 
-def test_nomic_local_backend_leaves_prefixes_to_langchain_nomic() -> None:
-    from langchain_nomic import NomicEmbeddings
+def test_nomic_local_backend_leaves_prefixes_to_langchain_nomic(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_nomic import embeddings as langchain_nomic
 
+    asked: list[tuple[list[str], str, str]] = []
+
+    def local_model(texts: list[str], task_type: str, inference_mode: str, **_: object) -> dict[str, object]:
+        asked.append((texts, task_type, inference_mode))  # nomic's own call, which would load the weights
+        return {"embeddings": [[1.0, 0.0] for _ in texts]}
+
+    monkeypatch.setattr(langchain_nomic.embed, "text", local_model)
     embeddings = make_embeddings("nomic-local")
-    assert isinstance(embeddings, NomicEmbeddings)
-    assert (embeddings.model, embeddings.inference_mode) == ("nomic-embed-text-v1.5", "local")
+    embeddings.embed_documents(["tide tables"])
+    embeddings.embed_query("when is high tide?")
+    assert asked == [
+        (["tide tables"], "search_document", "local"),  # no prefix of ours: nomic adds it from the task type
+        (["when is high tide?"], "search_query", "local"),
+    ]

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.assistant import Assistant
-from agent.evaluation import abstention_summary, contains_answer, evaluate, load_questions, summarise
+from agent.evaluation import abstention_summary, contains_answer, evaluate, load_questions, summarise, sweep
 from agent.settings import Settings
-from agent.tuning import sweep
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
 from ui.cli import main
@@ -94,9 +93,11 @@ def test_answering_questions_leaves_the_users_threads_alone(
     before = [(t.id, t.title, t.messages) for t in Assistant(env).threads()]
     assert main(["eval", str(write(tmp_path, LINES)), "--answers"]) == 0
     assert "answers containing an expected answer" in capsys.readouterr().out
-    assert [(t.id, t.title, t.messages) for t in Assistant(env).threads()] == before == [
-        ("mine", "Who cast the Quillmarsh tide bell?", 2)
-    ]
+    assert (
+        [(t.id, t.title, t.messages) for t in Assistant(env).threads()]
+        == before
+        == [("mine", "Who cast the Quillmarsh tide bell?", 2)]
+    )
     assert main(["threads"]) == 0
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()] == ["id", "mine"]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
+from agent.turns import Failed, Token
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama, Fault
 
@@ -22,7 +25,7 @@ def test_down_between_turns_then_back(assistant: Assistant, fake_ollama: FakeOll
         assistant.ask("How heavy is the Quillmarsh bell?", "t").run()
     fake_ollama.restart()
     fake_ollama.enqueue("How heavy is the Quillmarsh bell", "612 kilograms [1].")
-    assert assistant.ask("How heavy is the Quillmarsh bell?", "t").run() == "612 kilograms [1]."
+    assert assistant.ask("How heavy is the Quillmarsh bell?", "t").run().answer == "612 kilograms [1]."
     contents = [m.content for m in assistant.history("t")]
     assert contents[:2] == [QUESTION, "Oriel Vantongeren [1]."]  # the first turn was never lost
     assert contents[-1] == "612 kilograms [1]."
@@ -31,19 +34,17 @@ def test_down_between_turns_then_back(assistant: Assistant, fake_ollama: FakeOll
 def test_down_mid_stream_keeps_the_partial_answer_marked(assistant: Assistant, fake_ollama: FakeOllama) -> None:
     fake_ollama.enqueue("The bell was cast by Oriel Vantongeren in 1743 [1].")
     fake_ollama.fault("/api/chat", Fault("drop", tokens=4))
-    turn = assistant.ask(QUESTION, "t")
-    seen: list[str] = []
-    with pytest.raises(RagchatError, match="Lost the connection to Ollama .* The answer so far was kept"):
-        for piece in turn:
-            seen.append(piece)
-    assert "".join(seen) == "The bell was cast"
+    *pieces, failed = assistant.ask(QUESTION, "t").events()
+    assert isinstance(failed, Failed) and failed.partial_kept and failed.answer == "The bell was cast"
+    assert re.match(r"Lost the connection to Ollama .* The answer so far was kept", failed.message)
+    assert "".join(p.text for p in pieces if isinstance(p, Token)) == "The bell was cast"
     question, partial = assistant.history("t")
     assert (question.content, partial.content) == (QUESTION, "The bell was cast")
     assert partial.additional_kwargs["interrupted"] is True
     assert partial.additional_kwargs["sources"][0]["source"] == "harbour.md"
     assert [t.id for t in assistant.threads()] == ["t"]
     fake_ollama.enqueue("Who cast the Quillmarsh tide bell", "Oriel Vantongeren [1].")
-    assert assistant.ask("Please finish: who cast it?", "t").run() == "Oriel Vantongeren [1]."  # thread still usable
+    assert assistant.ask("Please finish: who cast it?", "t").run().answer == "Oriel Vantongeren [1]."  # still usable
 
 
 def test_failure_before_any_token_stores_the_question(assistant: Assistant, fake_ollama: FakeOllama) -> None:

@@ -61,8 +61,7 @@ def test_a_hostile_document_neither_closes_nor_forges_a_fence(settings: Settings
     (settings.docs_dir / HOSTILE_NAME).write_text(hostile_document(), encoding="utf-8")
     app = Assistant(settings)
     app.ensure_index()
-    turn = app.ask("What does the lighthouse keeper log at dawn, and is he an impostor?", "t")
-    turn.run()
+    turn = app.ask("What does the lighthouse keeper log at dawn, and is he an impostor?", "t").run()
     system = fake_ollama.calls("/api/chat")[-1]["messages"][0]["content"]
     boundary, blocks = real_blocks(system)
     assert len(boundary) >= 16

@@ -179,9 +179,7 @@ def test_cli_ingest_of_the_file_adds_it_back(flags: list[str], capsys: pytest.Ca
     assert "forgotten" not in capsys.readouterr().out
 
 
-def test_cli_sources_counts_forgotten_files_in_its_footer(
-    flags: list[str], capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_sources_counts_forgotten_files_in_its_footer(flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     main(["forget", MARKET, *flags])
     capsys.readouterr()
     assert main(["sources", *flags]) == 0

@@ -10,7 +10,7 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from pypdf.errors import DependencyError
 
-from knowledge import formats
+from knowledge import formats, readers
 from knowledge.formats import Section, UnreadableFile, read_sections
 
 
@@ -100,7 +100,7 @@ def test_aes_pdf_without_cryptography_says_what_is_missing(tmp_path: Path, monke
     def needs_cryptography(*args: object, **kwargs: object) -> None:
         raise DependencyError("cryptography>=3.1 is required for AES algorithm")
 
-    monkeypatch.setattr(formats, "PdfReader", needs_cryptography)
+    monkeypatch.setattr(readers, "PdfReader", needs_cryptography)
     assert reason(write_pdf(tmp_path / "aes.pdf", ["x"])) == "encrypted PDF (AES needs the cryptography package)"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -67,18 +68,22 @@ def test_changed_file_alone_is_reembedded(assistant: Assistant, fake_ollama: Fak
     assert market == ["Market day\n\nThe market now sells oysters."]
 
 
-def test_a_changed_file_is_read_once_for_its_hash_and_its_text(
-    assistant: Assistant, monkeypatch: pytest.MonkeyPatch
+def test_a_file_of_the_same_size_and_time_is_trusted_without_reading_it(
+    assistant: Assistant, fake_ollama: FakeOllama
 ) -> None:
+    harbour = assistant.settings.docs_dir / "harbour.md"
+    kept = harbour.stat()
+    harbour.write_text(harbour.read_text().replace("1743", "1744"))  # same size: only a read could tell
+    os.utime(harbour, ns=(kept.st_atime_ns, kept.st_mtime_ns))
     market = assistant.settings.docs_dir / "notes" / "market.txt"
     market.write_text("Market day\n\nThe market now sells oysters.\n")
-    reads: list[str] = []
-    open_file = Path.open  # read_bytes, read_text and the old streaming hash all open through it
-    monkeypatch.setattr(Path, "open", lambda self, *a, **k: reads.append(self.name) or open_file(self, *a, **k))
-    os_open = os.open  # documents are opened without blocking (a named pipe must not hang the ingest)
-    monkeypatch.setattr(os, "open", lambda path, *a, **k: reads.append(Path(path).name) or os_open(path, *a, **k))
-    assert assistant.ingest().report.updated == ["notes/market.txt"]
-    assert reads.count("market.txt") == 1 and "harbour.md" not in reads  # unchanged: one stat, no read
+    texts_before = len(fake_ollama.embedded_texts)
+    report = assistant.ingest().report
+    assert (report.updated, report.unchanged) == (["notes/market.txt"], 1)
+    assert [t.split("\n")[-1] for t in fake_ollama.embedded_texts[texts_before:]] == ["The market now sells oysters."]
+    record = assistant.load_index().files["notes/market.txt"]
+    assert record.sha256 == hashlib.sha256(market.read_bytes()).hexdigest()  # hashed from the bytes it indexed
+    assert "1743" in assistant.search("Quillmarsh bell cast", mode="keyword")[0].page_content  # harbour not re-read
 
 
 def test_deleted_file_is_dropped(assistant: Assistant) -> None:

@@ -218,7 +218,7 @@ class FrozenClock(datetime):
 
 
 def test_two_rebuilds_in_one_second_keep_both_damaged_copies(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("knowledge.index.datetime", FrozenClock)
+    monkeypatch.setattr("knowledge.manifest.datetime", FrozenClock)
     for _ in range(2):
         (built.index_dir / "current.json").write_text("null")
         assert main(["ingest", "--rebuild"]) == 0

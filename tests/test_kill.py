@@ -67,4 +67,4 @@ def test_kill_during_a_turn_keeps_the_thread(env: Settings, fake_ollama: FakeOll
     assert contents[:2] == ["Who cast the Quillmarsh bell?", "Oriel Vantongeren cast it [1]."]
     assert [t.id for t in restarted.threads()] == ["kept"]
     fake_ollama.enqueue("How heavy is the Quillmarsh bell", "612 kilograms [1].")
-    assert restarted.ask("How heavy is the Quillmarsh bell?", "kept").run() == "612 kilograms [1]."
+    assert restarted.ask("How heavy is the Quillmarsh bell?", "kept").run().answer == "612 kilograms [1]."

@@ -115,9 +115,7 @@ def test_a_named_pipe_in_the_folder_is_skipped_without_opening_it(settings: Sett
 
 
 @pytest.mark.timeout(20)
-def test_a_named_pipe_given_by_name_is_skipped_at_once(
-    env: Settings, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_named_pipe_given_by_name_is_skipped_at_once(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest"]) == 0
     os.mkfifo(env.docs_dir / "fifo.txt")
     capsys.readouterr()
@@ -148,9 +146,7 @@ def test_a_device_is_skipped(settings: Settings) -> None:
     assert Assistant(settings).ingest([device]).report.skipped == [("zero.txt", "not a regular file")]
 
 
-def test_an_unreadable_sub_folder_is_listed_and_its_indexed_files_kept(
-    env: Settings, fake_ollama: FakeOllama
-) -> None:
+def test_an_unreadable_sub_folder_is_listed_and_its_indexed_files_kept(env: Settings, fake_ollama: FakeOllama) -> None:
     assert main(["ingest"]) == 0
     notes = env.docs_dir / "notes"
     notes.chmod(0)

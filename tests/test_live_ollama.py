@@ -37,8 +37,8 @@ def live(tmp_path: Path) -> Assistant:
 
 @pytest.mark.ollama
 def test_real_model_answers_from_the_sample_corpus_and_cites(live: Assistant) -> None:
-    turn = live.ask("How tall is Gannet Point Light?", "live")
-    answer = turn.run()
+    turn = live.ask("How tall is Gannet Point Light?", "live").run()
+    answer = turn.answer
     assert "34" in answer
     assert "[1]" in answer or "[2]" in answer
     assert turn.sources[0]["source"] == "harbour_ledger_spring.md"
@@ -48,4 +48,4 @@ def test_real_model_answers_from_the_sample_corpus_and_cites(live: Assistant) ->
 def test_real_model_follow_up_uses_the_thread(live: Assistant) -> None:
     live.ask("How tall is Gannet Point Light?", "live-follow").run()
     follow_up = live.ask("Who designed Gannet Point Light, the tower you just described?", "live-follow")
-    assert "Wrayburn-Hale" in follow_up.run()
+    assert "Wrayburn-Hale" in follow_up.run().answer

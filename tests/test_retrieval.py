@@ -1,20 +1,19 @@
 """Retrieval through the real OllamaEmbeddings client and the fake server."""
 
 from agent.assistant import Assistant
-from knowledge.retriever import IndexRetriever
 from tests.conftest import PLANTED
 from tests.fake_ollama import FakeOllama
 
 
 def test_planted_fact_is_ranked_first(assistant: Assistant) -> None:
-    docs = IndexRetriever(index=assistant.load_index(), k=3).invoke("Who cast the Quillmarsh tide bell?")
+    docs = assistant.search("Who cast the Quillmarsh tide bell?", k=3)
     assert PLANTED in docs[0].page_content
     assert docs[0].metadata["source"] == "harbour.md"
     assert docs[0].metadata["score"] > docs[1].metadata["score"]
 
 
 def test_query_and_documents_reach_ollama_with_one_prefix_each(assistant: Assistant, fake_ollama: FakeOllama) -> None:
-    IndexRetriever(index=assistant.load_index(), k=2).invoke("ferry to Dunlow")
+    assistant.search("ferry to Dunlow", k=2)
     texts = fake_ollama.embedded_texts
     assert texts[-1] == "search_query: ferry to Dunlow"
     documents = texts[:-1]
@@ -23,7 +22,7 @@ def test_query_and_documents_reach_ollama_with_one_prefix_each(assistant: Assist
 
 
 def test_k_limits_the_number_of_chunks(assistant: Assistant) -> None:
-    assert len(IndexRetriever(index=assistant.load_index(), k=2).invoke("market")) == 2
+    assert len(assistant.search("market", k=2)) == 2
 
 
 def test_a_chunk_is_embedded_with_its_title_in_front_when_it_lacks_it() -> None:

@@ -17,7 +17,7 @@ from agent.chat_model import check_ollama
 from agent.settings import Settings
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
-from tests.test_ui import ask, messages, start, thread_buttons
+from tests.test_ui import ask, messages, start, thread_buttons, view
 from ui.cli import main
 
 QUESTION = "Quillmarsh bell"
@@ -68,8 +68,11 @@ def test_a_search_only_exchange_lists_and_titles_the_thread(assistant: Assistant
     [
         ("", "t", "The question is empty — type a question about your documents."),
         (" \n\t ", "t", "The question is empty — type a question about your documents."),
-        ("bell " * 5000, "t", "The question is too long (24,999 characters; the limit is 6,144) — shorten it, or "
-         "raise RAGCHAT_NUM_CTX."),
+        (
+            "bell " * 5000,
+            "t",
+            "The question is too long (24,999 characters; the limit is 6,144) — shorten it, or raise RAGCHAT_NUM_CTX.",
+        ),
         (QUESTION, "", "The thread name is empty — give a name such as `--thread notes`."),
         (QUESTION, "a\nb", "The thread name contains control characters — use letters, digits and punctuation."),
         (QUESTION, "\u200b", "The thread name has no visible characters — give a name such as `--thread notes`."),
@@ -211,7 +214,10 @@ def test_other_modes_need_the_embedding_model_to_answer(keyword: Settings) -> No
 
 def test_keyword_mode_asks_without_the_embedding_model(keyword: Settings, fake_ollama: FakeOllama) -> None:
     fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
-    assert Assistant(keyword).ask("Who cast the Quillmarsh tide bell?", "t").run() == "Oriel Vantongeren cast it [1]."
+    assert (
+        Assistant(keyword).ask("Who cast the Quillmarsh tide bell?", "t").run().answer
+        == "Oriel Vantongeren cast it [1]."
+    )
 
 
 def test_keyword_mode_ingest_still_names_the_embedding_model_to_pull(
@@ -293,9 +299,7 @@ def test_keyword_mode_without_the_embedder_says_answers_work_and_what_indexing_n
     assert [e.value for e in keyword_page.sidebar.error] == []
 
 
-def test_keyword_mode_without_the_embedder_answers_in_the_page(
-    keyword_page: AppTest, fake_ollama: FakeOllama
-) -> None:
+def test_keyword_mode_without_the_embedder_answers_in_the_page(keyword_page: AppTest, fake_ollama: FakeOllama) -> None:
     fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
     ask(keyword_page, "Who cast the Quillmarsh tide bell?")
     assert messages(keyword_page) == [
@@ -305,7 +309,6 @@ def test_keyword_mode_without_the_embedder_answers_in_the_page(
 
 
 def test_keyword_mode_without_the_embedder_keeps_indexing_off(keyword_page: AppTest) -> None:
-    keyword_page.sidebar.radio(key="view").set_value("Documents").run()
+    view(keyword_page, "Documents")
     rescan = [b for b in keyword_page.main.button if b.label == "Rescan the documents folder"]
     assert [b.disabled for b in rescan] == [True]
-

@@ -17,9 +17,9 @@ from langchain_core.documents import Document
 from streamlit.testing.v1 import AppTest
 
 from agent.assistant import Assistant
-from agent.formatting import passage, source_label, source_record
 from agent.settings import Settings, load_settings
-from knowledge.loader import load_folder
+from agent.sources import passage, source_label, source_record
+from knowledge.loader import load_file
 from knowledge.splitter import split_documents
 from tests.fake_ollama import FakeOllama
 from tests.test_browser import CHROMIUM, Remote, browser_page, remote, serve, settle  # noqa: F401 (fixtures)
@@ -83,7 +83,8 @@ def test_chunks_of_text_and_markdown_record_their_lines(tmp_path: Path) -> None:
     text = f"# Title\n\n{story}\n---\nSecond\n\nTail.\n"
     (tmp_path / "a.md").write_text(text)
     (tmp_path / "b.txt").write_bytes(text.replace("\n", "\r\n").encode())
-    chunks = split_documents(load_folder(tmp_path).documents, chunk_size=200, chunk_overlap=40)
+    documents = load_file(tmp_path / "a.md", "a.md") + load_file(tmp_path / "b.txt", "b.txt")
+    chunks = split_documents(documents, chunk_size=200, chunk_overlap=40)
     numbered = [c for c in chunks if c.page_content.startswith("Line ")]
     assert len(numbered) > 10
     for chunk in numbered:
@@ -96,7 +97,7 @@ def test_chunks_of_text_and_markdown_record_their_lines(tmp_path: Path) -> None:
 
 def test_chunks_of_an_html_file_record_no_lines(tmp_path: Path) -> None:
     (tmp_path / "a.html").write_text("<html><body><h1>Tides</h1><p>High water at 06:40.</p></body></html>")
-    [chunk] = split_documents(load_folder(tmp_path).documents)
+    [chunk] = split_documents(load_file(tmp_path / "a.html", "a.html"))
     assert "line_start" not in chunk.metadata
 
 
@@ -108,13 +109,12 @@ def test_a_label_says_the_lines_or_the_page() -> None:
 
 # -- why it was found -------------------------------------------------------------------------
 def test_an_answer_labels_its_sources_in_plain_words(assistant: Assistant) -> None:
-    turn = assistant.ask(BELL, "t")
-    turn.run()
-    assert source_label(turn.sources[0]) == BELL_LABEL
+    done = assistant.ask(BELL, "t").run()
+    assert source_label(done.sources[0]) == BELL_LABEL
 
 
 def test_keyword_search_says_found_by_words_only(assistant: Assistant) -> None:
-    from agent.formatting import rate
+    from agent.sources import rate
 
     [doc] = rate(assistant.search("Quillmarsh bell", mode="keyword"), "Quillmarsh bell", 0.5)
     assert source_record(1, doc)["relevance"] == "good match · by words (quillmarsh, bell)"
@@ -262,16 +262,19 @@ def test_the_sample_index_opens_without_lines_when_built_by_an_older_version(
     index = app.require_index()
     for metadata in index.store.metadatas:  # as an index written before lines were recorded
         metadata.pop("line_start", None), metadata.pop("line_end", None)
-    turn = app.ask("How tall is Gannet Point Light?", "old")
-    turn.run()
-    assert " · lines " not in source_label(turn.sources[0]) and turn.sources[0]["lines"] is None
+    done = app.ask("How tall is Gannet Point Light?", "old").run()
+    assert " · lines " not in source_label(done.sources[0]) and done.sources[0]["lines"] is None
 
 
 # -- the browser ------------------------------------------------------------------------------
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed — `apt-get install chromium`")
 def test_hostile_passages_opened_in_the_browser_are_text_and_fetch_nothing(
-    serve: Any, corpus: Path, remote: Remote, fake_ollama: FakeOllama, browser_page: Any  # noqa: F811
+    serve: Any,  # noqa: F811 (the fixture imported above)
+    corpus: Path,
+    remote: Remote,  # noqa: F811
+    fake_ollama: FakeOllama,
+    browser_page: Any,  # noqa: F811
 ) -> None:
     (corpus / "lanterns.md").write_text("# Lantern festival\n\n" + hostile_markdown(remote.url))
     page = browser_page

@@ -11,14 +11,17 @@ import io
 import shlex
 import sys
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agent.assistant import Assistant
 from agent.settings import Settings
+from agent.turns import Done, Token
 from tests.fake_ollama import FakeOllama
-from ui.cli import main, stream_answer
+from ui.cli import main
+from ui.conversation import stream_answer
 
 SEQUENCES = "\x1b]0;pwned\x07\x1b[2J\x9b31m\x1b[31m\r\u202e"
 NAME = f"evil{SEQUENCES}.md"
@@ -148,13 +151,12 @@ def test_error_lines_show_names_escaped(hostile: Settings, capsys: pytest.Captur
 class Turn:
     """A turn whose answer arrives in the given pieces."""
 
-    verified = None
-
     def __init__(self, *pieces: str) -> None:
         self.pieces = pieces
 
-    def __iter__(self):  # noqa: ANN204
-        return iter(self.pieces)
+    def events(self) -> Iterator[Token | Done]:
+        yield from map(Token, self.pieces)
+        yield Done("".join(self.pieces), [], "", abstained=False, verified=None)
 
 
 def test_an_escape_split_across_streamed_pieces_is_removed_whole() -> None:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from agent import threads as thread_store
+from agent import thread_store, threads
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
+from agent.turns import Token
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama, Fault
 from tests.mounts import fill, read_only, small_disk
@@ -84,7 +85,10 @@ def test_a_busy_thread_store_waits_then_says_so_and_sets_nothing_aside(
 
 
 def test_a_full_disk_is_named_and_nothing_is_set_aside(
-    tmp_path: Path, fake_ollama: FakeOllama, corpus: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fake_ollama: FakeOllama,
+    corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with small_disk(tmp_path / "disk") as disk:
@@ -128,7 +132,8 @@ def test_a_database_that_is_not_a_database_is_still_set_aside(env: Settings) -> 
     app = Assistant(env)
     assert app.threads() == []
     assert len(list(env.home.glob("threads.damaged-*.sqlite"))) == 1
-    assert any("damaged" in w for w in app.warnings)
+    [notice] = app.conversations.open()
+    assert notice.startswith("The threads database was damaged (") and "it was kept as threads.damaged-" in notice
 
 
 # -- 2. simultaneous questions on one thread ---------------------------------------------------------
@@ -178,7 +183,7 @@ def test_a_second_question_half_a_second_later_keeps_the_first_answer(
 def test_a_question_that_cannot_wait_is_refused_in_one_line(
     assistant: Assistant, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(thread_store, "TURN_WAIT", 0.3)
+    monkeypatch.setattr(threads, "TURN_WAIT", 0.3)
     fake_ollama.fault("/api/chat", Fault("stall", seconds=1.5))
     first = threading.Thread(target=lambda: assistant.ask(QUESTION, "same").run())
     first.start()
@@ -242,8 +247,9 @@ def test_ctrl_c_mid_answer_keeps_what_was_printed_and_leaves_promptly(env: Setti
 
 
 def test_a_closed_tab_mid_answer_keeps_the_partial_answer_marked(assistant: Assistant) -> None:
-    stream = iter(assistant.ask(QUESTION, "tab"))
-    shown = next(stream) + next(stream)
+    stream = assistant.ask(QUESTION, "tab").events()
+    tokens = (event.text for event in stream if isinstance(event, Token))
+    shown = next(tokens) + next(tokens)
     stream.close()  # what the page does when its script run is cut off by a rerun or a closed tab
     history = Assistant(assistant.settings).history("tab")
     assert [m.type for m in history] == ["human", "ai"]

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Block, Element
 
 from agent.assistant import Assistant
+from agent.conversations import Conversations
 from agent.settings import Settings, load_settings
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama, Fault
@@ -96,8 +98,12 @@ def thread_buttons(page: AppTest) -> list[str]:
     return [b.label for b in page.sidebar.button if b.key and b.key.startswith("thread-")]
 
 
+PAGES = {"Chat": "chat_view.py", "Documents": "documents_view.py", "Settings": "settings_view.py"}
+
+
 def view(page: AppTest, name: str) -> AppTest:
-    page.sidebar.radio(key="view").set_value(name).run()
+    """Go to the page called ``name`` in the navigation, as a click on it does."""
+    page.switch_page(PAGES[name]).run()
     assert not page.exception, page.exception
     return page
 
@@ -134,7 +140,8 @@ def test_a_new_chat_shows_the_title_and_the_intro_only(page: AppTest) -> None:
 
 
 def test_the_sidebar_of_a_new_chat_shows_health_views_and_new_chat(page: AppTest) -> None:
-    assert layout(page.sidebar) == [HEALTH, ("radio", "View"), ("button", "New chat")]
+    # the views are Streamlit's page navigation, drawn above these outside the element tree (seen in test_browser.py)
+    assert layout(page.sidebar) == [HEALTH, ("button", "New chat")]
 
 
 def test_an_answered_question_shows_the_question_then_the_answer_and_its_sources(
@@ -142,6 +149,7 @@ def test_an_answered_question_shows_the_question_then_the_answer_and_its_sources
 ) -> None:
     fake_ollama.enqueue("Oriel Vantongeren cast it in 1743 [1].")
     ask(page, "Who cast the Quillmarsh tide bell?")
+    # fmt: off
     assert layout(page.main) == [
         ("title", "ragchat"),
         INTRO,
@@ -176,13 +184,14 @@ def test_an_answered_question_shows_the_question_then_the_answer_and_its_sources
             ]),
         ]),
     ]
+    # fmt: on
 
 
 def test_the_sidebar_of_a_saved_thread_adds_the_filter_the_thread_and_its_tools(page: AppTest) -> None:
     ask(page, "Who cast the Quillmarsh tide bell?")
+    # fmt: off
     assert layout(page.sidebar) == [
         HEALTH,
-        ("radio", "View"),
         ("button", "New chat"),
         ("text_input", "Filter threads"),
         ("button", "Who cast the Quillmarsh tide bell?"),
@@ -195,6 +204,7 @@ def test_the_sidebar_of_a_saved_thread_adds_the_filter_the_thread_and_its_tools(
         ]),
         ("expander", "Manage threads", [("multiselect", "Threads to delete")]),
     ]
+    # fmt: on
 
 
 def test_the_documents_view_shows_upload_rescan_the_table_and_removal(page: AppTest, env: Settings) -> None:
@@ -210,6 +220,7 @@ def test_the_documents_view_shows_upload_rescan_the_table_and_removal(page: AppT
 
 
 def test_the_settings_view_shows_the_form_and_the_graph(page: AppTest) -> None:
+    # fmt: off
     assert layout(view(page, "Settings").main) == [
         ("subheader", "Settings"),
         ("form", "settings", [
@@ -225,6 +236,7 @@ def test_the_settings_view_shows_the_form_and_the_graph(page: AppTest) -> None:
         ("graphviz_chart", ""),
         ("expander", "Mermaid source", [("code", "mermaid")]),
     ]
+    # fmt: on
 
 
 def test_thread_gets_its_title_and_lives_in_the_url(page: AppTest) -> None:
@@ -274,10 +286,36 @@ def test_rename_and_delete_with_confirmation(page: AppTest) -> None:
     assert Assistant(load_settings()).history(thread) == []
 
 
-def test_download_offers_the_thread_as_markdown(page: AppTest) -> None:
+@pytest.fixture
+def served_files(monkeypatch: pytest.MonkeyPatch) -> list[MemoryMediaFileStorage]:
+    """The stores of the files AppTest's runs offered for download (the browser would fetch them from there)."""
+    stores: list[MemoryMediaFileStorage] = []
+
+    class Recorded(MemoryMediaFileStorage):
+        def __init__(self, media_endpoint: str) -> None:
+            super().__init__(media_endpoint)
+            stores.append(self)
+
+    monkeypatch.setattr("streamlit.testing.v1.app_test.MemoryMediaFileStorage", Recorded)
+    return stores
+
+
+def test_download_gives_the_thread_as_a_markdown_file(
+    page: AppTest, fake_ollama: FakeOllama, served_files: list[MemoryMediaFileStorage]
+) -> None:
+    fake_ollama.enqueue("Oriel Vantongeren cast it in 1743 [1].")
     ask(page, "Who cast the Quillmarsh tide bell?")
-    download = page.sidebar.get("download_button")[0]
-    assert download.proto.label == "Download as Markdown"
+    thread = page.query_params["thread"]
+    [button] = page.sidebar.get("download_button")
+    assert button.proto.label == "Download as Markdown"
+    served = served_files[-1].get_file(button.proto.url.rsplit("/", 1)[-1])
+    assert (served.filename, served.mimetype) == (f"ragchat-{thread}.md", "text/markdown")
+    markdown = served.content.decode()
+    assert markdown.startswith(f"# Who cast the Quillmarsh tide bell?\n\nThread `{thread}` · started ")
+    assert (
+        "## Question\n\nWho cast the Quillmarsh tide bell?\n\n## Answer\n\nOriel Vantongeren cast it in 1743 [1].\n\n"
+        "Sources:\n\n1. harbour.md · article 1 “The Quillmarsh Bell”"
+    ) in markdown
 
 
 def test_markup_in_questions_is_shown_as_text(page: AppTest) -> None:
@@ -313,6 +351,7 @@ def test_thread_scope_limits_the_search_and_is_kept(page: AppTest, fake_ollama: 
     ask(page, "Who cast the Quillmarsh tide bell?")
     thread = page.query_params["thread"]
     page.sidebar.multiselect(key=f"scope-{thread}").set_value(["notes/market.txt"]).run()
+    fake_ollama.enqueue("What does the Saturday market sell?")  # the follow-up's rewrite; then the default reply
     ask(page, "What does the Saturday market sell?")
     system = fake_ollama.calls("/api/chat")[-1]["messages"][0]["content"]
     assert 'file="notes/market.txt"' in system and 'file="harbour.md"' not in system
@@ -687,15 +726,15 @@ def test_bulk_delete_removes_the_threads_and_their_history(page: AppTest, env: S
 def test_a_failing_bulk_delete_is_one_line_and_keeps_the_rest_chosen(
     gannet: AppTest, env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    delete = Assistant.delete_thread
+    delete = Conversations.delete
     refusal = f"{env.home} is read-only — make it writable, or use another folder, and try again."
 
-    def read_only_after_one(self: Assistant, thread_id: str) -> None:
+    def read_only_after_one(self: Conversations, thread_id: str) -> None:
         if thread_id != "g3":
             raise RagchatError(refusal)
         delete(self, thread_id)
 
-    monkeypatch.setattr(Assistant, "delete_thread", read_only_after_one)
+    monkeypatch.setattr(Conversations, "delete", read_only_after_one)
     gannet.sidebar.multiselect(key="manage-threads").set_value(["g3", "g1"]).run()
     gannet.sidebar.button(key="manage-delete").click().run()
     gannet.sidebar.button(key="manage-yes").click().run()

@@ -44,6 +44,7 @@ def files(page: AppTest) -> list[str]:
 
 
 def test_choosing_documents_offers_remove_from_index_and_delete(documents: AppTest) -> None:
+    # fmt: off
     assert layout(choose(documents, MARKET).main)[-3:] == [
         ("multiselect", CHOSEN),
         ("caption", "Remove from index keeps the files in the documents folder; …"),
@@ -52,6 +53,7 @@ def test_choosing_documents_offers_remove_from_index_and_delete(documents: AppTe
             ("column", None, [("button", "Delete 1 file…")]),
         ]),
     ]
+    # fmt: on
     assert seen(documents.main.caption[-1].value, 300) == (
         "Remove from index keeps the files in the documents folder; rescans leave them out until you add them back "
         "or upload them again. Delete deletes them from the documents folder as well."
@@ -132,7 +134,7 @@ def test_remove_while_another_ingest_runs_is_one_line_and_changes_nothing(
 ) -> None:
     from filelock import FileLock
 
-    monkeypatch.setattr("agent.assistant.WRITE_LOCK_WAIT", 0.1)
+    monkeypatch.setattr("knowledge.base.WRITE_LOCK_WAIT", 0.1)
     with FileLock(env.home / "index.lock"):
         click(choose(documents, MARKET), "documents-forget")
     assert [seen(e.value, 300) for e in documents.error] == [

@@ -137,7 +137,7 @@ def test_web_runs_the_installed_app_bound_to_localhost(
     env: Settings, exec_calls: list, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["web", "--port", "8765"]) == 0
-    (path, argv, _), = exec_calls
+    ((path, argv, _),) = exec_calls
     assert (path, argv[:6]) == (sys.executable, [sys.executable, "-P", "-m", "streamlit", "run", str(APP)])
     assert option(argv, "--server.address") == "127.0.0.1"
     assert option(argv, "--server.port") == "8765"
@@ -149,7 +149,7 @@ def test_web_runs_the_installed_app_bound_to_localhost(
 
 def test_web_passes_settings_flags_to_the_page(env: Settings, exec_calls: list, tmp_path: Path) -> None:
     main(["web", "--model", "qwen3:4b", "--k", "6", "--verify", "--docs", str(tmp_path / "d")])
-    (_, _, environment), = exec_calls
+    ((_, _, environment),) = exec_calls
     assert environment["RAGCHAT_CHAT_MODEL"] == "qwen3:4b"
     assert environment["RAGCHAT_K"] == "6"
     assert environment["RAGCHAT_VERIFY_ANSWERS"] == "true"
@@ -159,7 +159,7 @@ def test_web_passes_settings_flags_to_the_page(env: Settings, exec_calls: list, 
 
 def test_web_on_all_interfaces_warns_first(env: Settings, exec_calls: list, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["web", "--address", "0.0.0.0", "--port", "8765"]) == 0
-    (_, argv, _), = exec_calls
+    ((_, argv, _),) = exec_calls
     assert option(argv, "--server.address") == "0.0.0.0"
     assert option(argv, "--browser.serverAddress") == socket.gethostname()  # no look-up of the public address
     assert capsys.readouterr().err.splitlines()[0] == WARNING

@@ -1,4 +1,4 @@
-"""Measure retrieval (and, optionally, answers) on your own documents from a file of questions.
+"""Run a file of questions through retrieval in each search mode (and, optionally, the whole agent).
 
 The file is JSON Lines, one question per line::
 
@@ -13,8 +13,8 @@ through the real ``contextualize`` step, with the earlier turns as history (the 
 answers with ``--answers``, otherwise the first expected answer stands in for them).
 
 A question is found at rank r when the r-th retrieved chunk contains an expected answer
-(from the expected file, if given). Reported per search mode: recall@1/3/5/10 and MRR@10,
-for all answerable questions and separately for follow-up turns.
+(from the expected file, if given). The figures over many questions are in
+:mod:`agent.evaluation.scores`; nothing here prints.
 """
 
 from __future__ import annotations
@@ -22,16 +22,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agent.graph import deterministic
-from agent.nodes import MIN_COVERAGE, contextualize, evidence, is_evidence
+from agent.nodes import contextualize, evidence
 from knowledge.errors import RagchatError
 from knowledge.index import KnowledgeIndex
+
+if TYPE_CHECKING:
+    from agent.assistant import Assistant
 
 MODES = ("keyword", "vector", "hybrid")
 CUTOFFS = (1, 3, 5, 10)
@@ -125,7 +128,7 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
 
 
 def evaluate(
-    assistant: Any,
+    assistant: Assistant,
     questions: list[EvalQuestion],
     answers: bool = False,
     on_question: Callable[[QuestionResult], None] | None = None,
@@ -150,9 +153,8 @@ def evaluate(
         result.ranks, result.evidence = measure(index, item, query, k=s.k, keyword_weight=s.keyword_weight)
         if answering is not None:
             thread = f"eval-{item.conversation or item.id}"
-            turn = answering.ask(item.question, thread)
-            result.answer = turn.run()
-            result.abstained = turn.abstained
+            done = answering.ask(item.question, thread).run()
+            result.answer, result.abstained = done.answer, done.abstained
             result.answer_correct = contains_answer(result.answer, item.answers) if item.answers else None
         if item.conversation:
             reply = result.answer if result.answer is not None else (item.answers[0] if item.answers else "")
@@ -201,68 +203,3 @@ def first_match(documents: list[Any], item: EvalQuestion) -> int | None:
         if contains_answer(doc.page_content, item.answers):
             return rank
     return None
-
-
-def summarise(results: list[QuestionResult], cutoffs: Iterable[int] = CUTOFFS) -> list[dict[str, Any]]:
-    """Return one row per mode and question group: recall at each cutoff and MRR@10."""
-    rows = []
-    for mode in MODES:
-        for group, members in (
-            ("all", [r for r in results if r.answerable]),
-            ("follow-up", [r for r in results if r.answerable and r.follow_up]),
-        ):
-            if not members or any(r.ranks.get(mode, -1) == -1 for r in members):
-                continue
-            ranks = [r.ranks[mode] for r in members]
-            row: dict[str, Any] = {"mode": mode, "questions": group, "n": len(ranks)}
-            for cutoff in cutoffs:
-                row[f"recall@{cutoff}"] = sum(1 for rank in ranks if rank and rank <= cutoff) / len(ranks)
-            row["mrr@10"] = sum(1 / rank for rank in ranks if rank) / len(ranks)
-            rows.append(row)
-    return rows
-
-
-def abstention_summary(
-    results: list[QuestionResult], mode: str, min_score: float, min_coverage: float = MIN_COVERAGE
-) -> dict[str, Any] | None:
-    """Return the shares of answerable and unanswerable questions the agent would refuse in ``mode``.
-
-    The same rule as the agent's (:func:`agent.nodes.is_evidence`) on each question's top-k
-    evidence, so it needs no chat model; ``None`` when ``mode`` could not be searched.
-    """
-    signals = [(r.answerable, r.evidence.get(mode)) for r in results]
-    if not signals or any(signal is None for _, signal in signals):
-        return None
-
-    def share(answerable: bool) -> float:
-        group = [signal for flag, signal in signals if flag == answerable]
-        refused = [signal for signal in group if not is_evidence(*signal, min_score, min_coverage)]
-        return len(refused) / len(group) if group else 0.0
-
-    return {
-        "mode": mode,
-        "min_score": min_score,
-        "min_coverage": min_coverage,
-        "refused_answerable": share(True),
-        "refused_unanswerable": share(False),
-    }
-
-
-def answer_summary(results: list[QuestionResult]) -> dict[str, float] | None:
-    """Return answer accuracy and abstention shares, when answers were generated."""
-    answered = [r for r in results if r.answer is not None]
-    if not answered:
-        return None
-    answerable = [r for r in answered if r.answerable]
-    unanswerable = [r for r in answered if not r.answerable]
-    return {
-        "answers_correct": sum(1 for r in answerable if r.answer_correct) / max(len(answerable), 1),
-        "abstained_on_answerable": sum(1 for r in answerable if r.abstained) / max(len(answerable), 1),
-        "abstained_on_unanswerable": sum(1 for r in unanswerable if r.abstained) / max(len(unanswerable), 1),
-        "abstained": sum(1 for r in answered if r.abstained) / len(answered),
-    }
-
-
-def to_json(results: list[QuestionResult]) -> str:
-    """Return the per-question results as a JSON document."""
-    return json.dumps([asdict(r) for r in results], ensure_ascii=False, indent=2)

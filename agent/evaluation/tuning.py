@@ -21,20 +21,17 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agent.evaluation import (
-    MODES,
-    EvalQuestion,
-    QuestionResult,
-    abstention_summary,
-    evaluate,
-    measure,
-    summarise,
-)
+from agent.evaluation.run import MODES, EvalQuestion, QuestionResult, evaluate, measure
+from agent.evaluation.scores import abstention_summary, summarise
+from knowledge.base import KnowledgeBase
 from knowledge.errors import RagchatError
-from knowledge.index import IndexInfo, KnowledgeIndex
-from knowledge.ingest import Progress, sync
+from knowledge.index import KnowledgeIndex
+from knowledge.ingest import Progress
+
+if TYPE_CHECKING:
+    from agent.assistant import Assistant
 
 CHUNK_SIZES = (300, 500, 800, 1200)
 OVERLAPS = (0, 50, 100)
@@ -56,7 +53,7 @@ class Sweep:
 
 
 def sweep(
-    assistant: Any,
+    assistant: Assistant,
     questions: list[EvalQuestion],
     *,
     chunk_sizes: Sequence[int] = CHUNK_SIZES,
@@ -69,7 +66,7 @@ def sweep(
 ) -> Sweep:
     """Measure each value tried; ``progress(label)`` gives a callback for each throwaway build.
 
-    ``baseline`` reuses a retrieval-only :func:`~agent.evaluation.evaluate` of the same questions
+    ``baseline`` reuses a retrieval-only :func:`~agent.evaluation.run.evaluate` of the same questions
     (its rewritten follow-ups), saving a second round of rewrite calls.
 
     Raises:
@@ -104,19 +101,12 @@ def sweep(
     for size in chunk_sizes:
         for overlap in overlaps:
             with tempfile.TemporaryDirectory(prefix="ragchat-sweep-") as home:
-                built = KnowledgeIndex.empty(
-                    assistant.embeddings, IndexInfo(s.embedding, chunk_size=size, chunk_overlap=overlap)
-                )
-                label = f"size {size}, overlap {overlap}"
-                callback = progress(label) if progress else None
-                sync(
-                    built,
-                    files,
-                    docs_dir=s.docs_dir,
-                    home=Path(home),
-                    embeddings=assistant.embeddings,
-                    progress=callback,
-                )
+                throwaway = KnowledgeBase(
+                    Path(home), s.docs_dir, s.embedding, lambda: assistant.embeddings, chunk_size=size,
+                    chunk_overlap=overlap,
+                )  # fmt: skip
+                callback = progress(f"size {size}, overlap {overlap}") if progress else None
+                built = throwaway.ingest(files, progress=callback).index
                 same = same_context(s.k, s.chunk_size, size)
                 for row in rows(built, s.keyword_weight, MODES, same):
                     row = {"chunk_size": size, "overlap": overlap, "chunks": built.chunk_count, **row}
