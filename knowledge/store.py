@@ -17,6 +17,7 @@ tracing stack (about a second), which `ragchat sources` and keyword search do no
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,6 @@ VECTORS_FILE = "vectors.npy"
 RECORDS_FILE = "records.json"
 UNIT_TOLERANCE = 1e-3
 """How far a saved row's squared length may be from 1 (float32 rounding gives ~1e-6)."""
-
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -211,9 +211,7 @@ class MatrixStore:
         (folder / RECORDS_FILE).write_bytes(orjson.dumps(records))
 
     @classmethod
-    def load(
-        cls, folder: str | Path, embedding: Embeddings | Callable[[], Embeddings] | None = None
-    ) -> MatrixStore:
+    def load(cls, folder: str | Path, embedding: Embeddings | Callable[[], Embeddings] | None = None) -> MatrixStore:
         """Read a store written by :meth:`save`, checking that it is whole.
 
         Raises:
@@ -224,7 +222,7 @@ class MatrixStore:
         """
         folder = Path(folder)
         records = _Records.read(folder / RECORDS_FILE)
-        matrix = np.load(folder / VECTORS_FILE, allow_pickle=False)
+        matrix = _read_vectors(folder / VECTORS_FILE)
         _check(records, matrix)
         store = cls(embedding, records.dimension)
         store._matrix = np.ascontiguousarray(matrix)
@@ -270,6 +268,29 @@ class _Records:
         if data["dimension"] is not None and type(data["dimension"]) is not int:
             raise ValueError(f"{RECORDS_FILE} dimension is not a whole number")
         return cls(data["ids"], data["texts"], data["metadatas"], data["dimension"])
+
+
+_HEADER = re.compile(r"\{'descr': '(<f4)', 'fortran_order': False, 'shape': \((\d+), (\d+)\), \}\s*")
+
+
+def _read_vectors(path: Path) -> np.ndarray:
+    """Read the float32 matrix :meth:`MatrixStore.save` wrote, without ``np.load``.
+
+    ``np.load`` parses the file's header with ``ast``, whose state CPython 3.11 shares between
+    threads: a parse elsewhere (LangChain inspecting a function) can make it fail with a
+    SystemError. The header ``np.save`` writes for a C-ordered float32 matrix is matched instead.
+    """
+    with path.open("rb") as file:
+        major, _ = np.lib.format.read_magic(file)
+        size = int.from_bytes(file.read(2 if major == 1 else 4), "little")
+        header = _HEADER.fullmatch(file.read(size).decode("latin-1"))
+        if header is None:
+            raise ValueError(f"{VECTORS_FILE} does not hold a float32 matrix")
+        rows, width = int(header[2]), int(header[3])
+        matrix = np.fromfile(file, dtype="<f4", count=rows * width)
+    if matrix.size != rows * width:
+        raise ValueError(f"{VECTORS_FILE} is cut short: {matrix.size} values of {rows * width}")
+    return matrix.reshape(rows, width)
 
 
 def _check(records: _Records, matrix: np.ndarray) -> None:

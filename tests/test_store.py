@@ -75,6 +75,26 @@ def test_save_and_load_round_trip(store: MatrixVectorStore, tmp_path: Path) -> N
     np.testing.assert_array_equal(loaded.vectors, store.vectors)
 
 
+def test_loading_parses_no_python_syntax(
+    store: MatrixVectorStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPython 3.11's ``ast`` keeps its depth in shared state: a parse in another thread (LangChain
+    inspecting a function, say) can make ``np.load``'s header parse fail with SystemError. Seen in
+    ``test_concurrency``; here every parse fails, so a load must not need one."""
+    import ast
+
+    store.add_texts(["foo", "bar"], [{"n": 1}, {"n": 2}], ids=["a", "b"])
+    store.save(tmp_path)
+
+    def clash(*args: object, **kwargs: object) -> None:
+        raise SystemError("AST constructor recursion depth mismatch (before=162, after=44)")
+
+    with monkeypatch.context() as patched:  # undone before pytest, which parses too, reports a failure
+        patched.setattr(ast, "parse", clash)
+        loaded = MatrixVectorStore.load(tmp_path, store.embedding)
+    np.testing.assert_array_equal(loaded.vectors, store.vectors)
+
+
 def test_mismatched_dimension_is_refused(store: MatrixVectorStore) -> None:
     store.add_vectors([[1.0, 0.0]], ["a"])
     with pytest.raises(ValueError, match="dimension 3, the store holds 2"):
