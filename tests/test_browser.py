@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_ollama import FakeOllama, Fault
+from tests.fake_ollama import FakeOllama, Fault, one_line_request
 from tests.test_markup import hostile_markdown
 
 ROOT = Path(__file__).parents[1]
@@ -240,7 +240,9 @@ def shoot(page: object, tmp_path: Path, name: str) -> None:
         page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
 
 
-def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: object, tmp_path: Path) -> None:
+def test_ask_see_sources_upload_and_see_it_indexed(
+    server: str, fake_ollama: FakeOllama, browser_page: object, tmp_path: Path
+) -> None:
     page = browser_page
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -269,7 +271,9 @@ def test_ask_see_sources_upload_and_see_it_indexed(server: str, browser_page: ob
     assert_shows_the_answered_conversation(page, question, expected)
     shoot(page, tmp_path, "conversation.png")
 
-    box.fill("What does the Quillmarsh notice board say?")
+    follow_up = "What does the Quillmarsh notice board say?"
+    fake_ollama.respond(lambda body: follow_up if one_line_request(body) else None)  # the model rewrites it as is
+    box.fill(follow_up)
     box.press("Enter")
     page.get_by_test_id("stChatMessage").nth(3).get_by_text("Sources (").first.wait_for(timeout=60_000)
     settle(page)
