@@ -37,6 +37,8 @@ from agent.state import State
 
 DEFAULT_NUM_CTX = 8192
 DEFAULT_NUM_PREDICT = 1024
+REWRITE_TOKENS = 64
+"""Tokens the rewrite step may write: a query and, from a chatty model, a line of preamble."""
 
 
 def build_graph(
@@ -61,7 +63,7 @@ def build_graph(
     steady = deterministic(llm)
 
     builder = StateGraph(State, context_schema=Context)
-    builder.add_node("contextualize", partial(contextualize, llm=steady))
+    builder.add_node("contextualize", partial(contextualize, llm=rewriter(llm), searcher=searcher))
     builder.add_node("retrieve", partial(retrieve, searcher=searcher))
     builder.add_node("abstain", abstain)
     builder.add_node("generate", partial(generate, llm=llm, num_ctx=num_ctx, num_predict=num_predict))
@@ -73,6 +75,18 @@ def build_graph(
     builder.add_edge("check", END)
     builder.add_edge("abstain", END)
     return builder.compile(checkpointer=checkpointer or MemorySaver(), name="ragchat")
+
+
+def rewriter(llm: BaseChatModel) -> BaseChatModel:
+    """Return ``llm`` at temperature 0 and at most :data:`REWRITE_TOKENS` tokens: a query is short.
+
+    No stop at a newline: a model that writes a preamble line first still gets to the query,
+    which :func:`agent.queries.clean_rewrite` then finds.
+    """
+    steady = deterministic(llm)
+    if "num_predict" in getattr(type(steady), "model_fields", {}):
+        return steady.model_copy(update={"num_predict": REWRITE_TOKENS})
+    return steady
 
 
 def deterministic(llm: BaseChatModel) -> BaseChatModel:

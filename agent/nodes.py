@@ -12,6 +12,7 @@ invented citation numbers, so what is shown is exactly what is stored.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 from langchain_core.documents import Document
@@ -33,6 +34,7 @@ from agent.prompts import (
     NO_SEARCH,
     NOT_FOUND_ANSWER,
 )
+from agent.queries import check_rewrite, clean_rewrite, history_query, own_words, search_queries
 from agent.sources import MIN_COVERAGE, rate, source_record
 from agent.state import State
 from knowledge.keyword import coverage
@@ -45,9 +47,13 @@ class Searcher(Protocol):
     """What the retrieve step searches: a :class:`~knowledge.base.KnowledgeBase` (or one index)."""
 
     def search(
-        self, query: str, k: int, mode: str, sources: frozenset[str] | None, keyword_weight: float
+        self, query: str | Sequence[str], k: int, mode: str, sources: frozenset[str] | None, keyword_weight: float
     ) -> list[Document]:
-        """Return the ``k`` best chunks for ``query``, best first, scores in metadata."""
+        """Return the ``k`` best chunks for ``query`` (several queries: fused), best first, scores in metadata."""
+        ...
+
+    def rarity(self, words: Sequence[str]) -> list[float]:
+        """Return how rare each word is in the documents (IDF)."""
         ...
 
 
@@ -57,49 +63,32 @@ def context(runtime: Runtime[Context] | None) -> Context:
 
 
 # -- contextualize --------------------------------------------------------------------------
-def contextualize(state: State, *, llm: BaseChatModel) -> dict[str, Any]:
-    """Decide what to search for: the question itself, a standalone rewrite, or nothing (an instruction)."""
+def contextualize(state: State, *, llm: BaseChatModel, searcher: Searcher) -> dict[str, Any]:
+    """Decide what to search for: the question itself, checked rewrites beside a model-free query, or nothing.
+
+    ``llm`` is the rewriter (see :func:`agent.graph.rewriter`); its reply is used only when
+    :func:`agent.queries.check_rewrite` accepts it, and never alone (see :mod:`agent.queries`).
+    """
     question = latest_question(state)
     history = conversation(state.get("messages", [])[:-1])  # search-only exchanges are no answers to build on
     if not any(isinstance(m, AIMessage) for m in history):
-        return {"question": question, "query": question, "route": "retrieve"}  # first turn: no model call
+        first = own_words(question)  # first turn: no model call
+        return {"question": question, "query": first, "queries": [first], "route": "retrieve"}
     if is_instruction(question):
-        return {"question": question, "query": "", "route": "instruction"}
+        return {"question": question, "query": "", "queries": [], "route": "instruction"}
     _status("rewriting")
-    prompt = CONTEXTUALIZE_PROMPT.format(
-        history=render_history(history[-HISTORY_FOR_REWRITE:]), question=question, no_search=NO_SEARCH
-    )
+    recent = history[-HISTORY_FOR_REWRITE:]
+    prompt = CONTEXTUALIZE_PROMPT.format(history=render_history(recent), question=question, no_search=NO_SEARCH)
     try:
-        reply = str(llm.invoke([HumanMessage(prompt)], stop=["\n"]).content)
+        reply = str(llm.invoke([HumanMessage(prompt)]).content)
     except Exception:  # retrieval must never depend on the rewrite alone
         reply = ""
-    rewritten = usable_rewrite(reply, question)
-    if rewritten == NO_SEARCH:
-        return {"question": question, "query": "", "route": "instruction"}
-    return {"question": question, "query": rewritten or fallback_query(state), "route": "retrieve"}
-
-
-def usable_rewrite(reply: str, question: str) -> str | None:
-    """Return the cleaned rewrite, :data:`NO_SEARCH`, or ``None`` when it cannot be used.
-
-    >>> usable_rewrite(' "Who designed Gannet Point Light?" ', "who built it?")
-    'Who designed Gannet Point Light?'
-    >>> usable_rewrite("", "who built it?") is None
-    True
-    """
-    text = reply.strip().strip("\"'“”‘’`").strip()
-    if text.removeprefix("Query:").strip().upper() == NO_SEARCH:
-        return NO_SEARCH
-    text = text.removeprefix("Query:").strip()
-    if not text or len(text) > max(300, 3 * len(question)):
-        return None
-    return text
-
-
-def fallback_query(state: State) -> str:
-    """Return the latest message plus the previous user question: history-aware without a model."""
-    questions = [str(m.content) for m in state.get("messages", []) if isinstance(m, HumanMessage)]
-    return " ".join(questions[-2:])
+    if clean_rewrite(reply).removeprefix("Query:").strip().strip(".").upper() == NO_SEARCH:
+        return {"question": question, "query": "", "queries": [], "route": "instruction"}
+    rewritten, _why = check_rewrite(reply, question, [str(m.content) for m in recent])
+    steady = history_query(question, history, searcher.rarity)
+    queries = search_queries(question, rewritten, steady)
+    return {"question": question, "query": queries[0], "queries": queries, "route": "retrieve"}
 
 
 def route_after_contextualize(state: State) -> Literal["retrieve", "generate"]:
@@ -113,12 +102,13 @@ def retrieve(state: State, runtime: Runtime[Context], *, searcher: Searcher) -> 
     _status("searching")
     turn = context(runtime)
     query = state.get("query") or latest_question(state)
-    found = searcher.search(query, turn.k, turn.mode, turn.scope, turn.keyword_weight)
+    queries = state.get("queries") or [query]
+    found = searcher.search(queries, turn.k, turn.mode, turn.scope, turn.keyword_weight)
     documents = rate(found, query, turn.min_score)  # why each was found, said once for every view
     return {
         "documents": documents,
         "sources": [source_record(n, doc) for n, doc in enumerate(documents, start=1)],
-        "evidence": has_evidence(documents, query, turn.min_score),
+        "evidence": any(has_evidence(documents, q, turn.min_score) for q in queries),
     }
 
 

@@ -26,7 +26,10 @@ class State(TypedDict, total=False):
     """The latest user message, as typed."""
 
     query: str
-    """What was searched for: the question made standalone by the rewrite step."""
+    """What was searched for, as shown: the accepted rewrite, else the model-free query (see ``agent.queries``)."""
+
+    queries: list[str]
+    """Every query the turn searches with, fused; ``query`` first."""
 
     route: Literal["retrieve", "instruction"]
     """``instruction`` when the message only asks to change the previous answer (no search)."""

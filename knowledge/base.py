@@ -115,21 +115,26 @@ class KnowledgeBase:
 
     def search(
         self,
-        query: str,
+        query: str | Sequence[str],
         k: int,
         mode: SearchMode = "hybrid",
         sources: frozenset[str] | None = None,
         keyword_weight: float = 0.5,
     ) -> list[Document]:
-        """Return the ``k`` best chunks for ``query`` (only of ``sources`` when given), scores in metadata.
+        """Return the ``k`` best chunks for ``query`` (several: fused), only of ``sources`` when given.
 
         Raises:
             RagchatError: if the query is empty or there is no index.
         """
-        query = (query or "").strip()
-        if not query:
+        queries = [q.strip() for q in ([query] if isinstance(query, str) else query) if q and q.strip()]
+        if not queries:
             raise RagchatError("The search query is empty — type some words to look for.")
-        return self.require().search(query, k, mode, sources, keyword_weight)
+        return self.require().search(queries if len(queries) > 1 else queries[0], k, mode, sources, keyword_weight)
+
+    def rarity(self, words: Sequence[str]) -> list[float]:
+        """Return how rare each word is in the indexed documents (IDF); all equal before anything is indexed."""
+        index = self.current()
+        return index.rarity(words) if index is not None else [0.0] * len(words)
 
     def check_sources(self, sources: Sequence[str]) -> None:
         """Raise a one-line error unless every name in ``sources`` is an indexed document."""

@@ -8,7 +8,7 @@ a new generation folder, then an atomic switch of ``current.json`` to it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -98,54 +98,62 @@ class KnowledgeIndex:
 
     def search(
         self,
-        query: str,
+        query: str | Sequence[str],
         k: int = 4,
         mode: SearchMode = "hybrid",
         sources: Collection[str] | None = None,
         keyword_weight: float = 0.5,
     ) -> list[Document]:
-        """Return the ``k`` best chunks for ``query``, best first.
+        """Return the ``k`` best chunks for ``query`` (one text, or several fused), best first.
 
         Each document's metadata gains ``score`` (the ranking score of ``mode``: cosine for
-        ``vector``, BM25 for ``keyword``, fused rank score scaled to 0..1 for ``hybrid``),
-        and ``vector_score`` / ``keyword_score`` where they were computed.
+        ``vector``, BM25 for ``keyword``, fused rank score scaled to 0..1 for ``hybrid`` and for
+        several queries), and ``vector_score`` / ``keyword_score`` where they were computed (the
+        best over the queries). Several queries are fused by weighted reciprocal rank, each
+        query's lists weighing the same, so one bad query cannot sink what the others find.
         ``sources`` restricts the search to chunks of those files. ``keyword_weight`` is the
-        keyword list's share of the hybrid fusion (0.5 weighs both lists equally).
+        keyword lists' share of the fusion (0.5 weighs meaning and words equally).
         """
+        queries = [query] if isinstance(query, str) else list(dict.fromkeys(query))
         if mode not in SEARCH_MODES:
             raise RagchatError(f"Unknown search mode {mode!r} — use one of: {', '.join(SEARCH_MODES)}.")
         if not 0.0 <= keyword_weight <= 1.0:
             raise RagchatError(f"keyword_weight must be between 0 and 1, not {keyword_weight}.")
         mask = self.source_mask(sources)
-        if self.chunk_count == 0 or (mask is not None and not mask.any()):
+        if self.chunk_count == 0 or not queries or (mask is not None and not mask.any()):
             return []
         vector_scores = keyword_scores = None
         if mode in ("vector", "hybrid"):
-            query_vector = self.store.embed_query(query)
-            vector_scores = self.store.vectors @ _unit(query_vector)
+            vector_scores = [self.store.vectors @ _unit(self.store.embed_query(q)) for q in queries]
         if mode in ("keyword", "hybrid"):
-            keyword_scores = self.keyword.scores(query)
-        if mode == "vector":
-            ranking = _masked(vector_scores, mask)
+            keyword_scores = [self.keyword.scores(q) for q in queries]
+        if mode == "vector" and len(queries) == 1:
+            ranking = _masked(vector_scores[0], mask)
             rows = top_rows(ranking, min(k, _allowed(mask, self.chunk_count)))
             scores = ranking[rows]
-        elif mode == "keyword":
-            ranking = _masked(keyword_scores, mask)
+        elif mode == "keyword" and len(queries) == 1:
+            ranking = _masked(keyword_scores[0], mask)
             rows = top_rows(ranking, k)
             rows = rows[ranking[rows] > 0]  # no shared word, no keyword hit
             scores = ranking[rows]
         else:
-            rows, scores = self._fuse(vector_scores, keyword_scores, mask, k, keyword_weight)
+            rows, scores = self._fuse(vector_scores or [], keyword_scores or [], mask, k, keyword_weight)
+        best_vector = np.max(vector_scores, axis=0) if vector_scores else None
+        best_keyword = np.max(keyword_scores, axis=0) if keyword_scores else None
         results = []
         for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
             doc = self.store.document(row)
             doc.metadata["score"] = round(float(score), 4)
-            if vector_scores is not None:
-                doc.metadata["vector_score"] = round(float(vector_scores[row]), 4)
-            if keyword_scores is not None:
-                doc.metadata["keyword_score"] = round(float(keyword_scores[row]), 4)
+            if best_vector is not None:
+                doc.metadata["vector_score"] = round(float(best_vector[row]), 4)
+            if best_keyword is not None:
+                doc.metadata["keyword_score"] = round(float(best_keyword[row]), 4)
             results.append(doc)
         return results
+
+    def rarity(self, words: Sequence[str]) -> list[float]:
+        """Return how rare each word is in the indexed chunks (IDF; see :meth:`KeywordIndex.rarity`)."""
+        return self.keyword.rarity(words)
 
     def source_mask(self, sources: Collection[str] | None) -> np.ndarray | None:
         """Return a row mask for chunks of ``sources`` (``None`` means every chunk)."""
@@ -158,25 +166,37 @@ class KnowledgeIndex:
 
     def _fuse(
         self,
-        vector_scores: np.ndarray,
-        keyword_scores: np.ndarray,
+        vector_scores: list[np.ndarray],
+        keyword_scores: list[np.ndarray],
         mask: np.ndarray | None,
         k: int,
         keyword_weight: float,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted reciprocal rank fusion: a rank-r hit in a list adds 2·weight / (RRF_K + r)."""
+        """Weighted reciprocal rank fusion of one vector and/or keyword list per query.
+
+        A rank-r hit in a list adds ``weight / (RRF_K + r)``, where a query's vector lists weigh
+        ``1 - keyword_weight`` and its keyword lists ``keyword_weight`` (either alone: 1), shared
+        equally among the queries. Scores are scaled so that first place in every list is 1.
+        """
         depth = max(CANDIDATES_PER_K * k, 50)
+        share = {"vector": 1.0 - keyword_weight, "keyword": keyword_weight}
+        if not vector_scores or not keyword_scores:
+            share = {"vector": 1.0, "keyword": 1.0}
+        lists = [("vector", s) for s in vector_scores] + [("keyword", s) for s in keyword_scores]
+        queries = max(len(vector_scores), len(keyword_scores))
         fused: dict[int, float] = {}
-        vector_rank = _masked(vector_scores, mask)
-        keyword_rank = _masked(keyword_scores, mask)
-        vector_rows = top_rows(vector_rank, min(depth, _allowed(mask, self.chunk_count)))
-        keyword_rows = top_rows(keyword_rank, depth)
-        keyword_rows = keyword_rows[keyword_rank[keyword_rows] > 0]
-        for ranked, weight in ((vector_rows, 1.0 - keyword_weight), (keyword_rows, keyword_weight)):
-            for rank, row in enumerate(ranked.tolist(), start=1):
-                fused[row] = fused.get(row, 0.0) + 2.0 * weight / (RRF_K + rank)
+        for kind, scores in lists:
+            ranking = _masked(scores, mask)
+            if kind == "vector":
+                rows = top_rows(ranking, min(depth, _allowed(mask, self.chunk_count)))
+            else:
+                rows = top_rows(ranking, depth)
+                rows = rows[ranking[rows] > 0]  # no shared word, no keyword hit
+            weight = share[kind] / queries
+            for rank, row in enumerate(rows.tolist(), start=1):
+                fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank)
         best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        top_possible = 2.0 / (RRF_K + 1)  # first in both lists, whatever the weights
+        top_possible = sum(share[kind] / queries for kind, _ in lists) / (RRF_K + 1)  # first in every list
         rows = np.array([row for row, _ in best], dtype=np.int64)
         return rows, np.array([score / top_possible for _, score in best], dtype=np.float64)
 

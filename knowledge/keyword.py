@@ -12,6 +12,7 @@ stemming (other languages still match on exact words).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
@@ -81,6 +82,31 @@ class KeywordIndex:
         if not ids:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self.bm25.get_scores(ids), dtype=np.float32)
+
+    def rarity(self, words: Sequence[str]) -> list[float]:
+        """Return each word's IDF in the indexed texts (BM25's formula); a word no text holds gets the highest.
+
+        A word of several stems (``Wrayburn-Hale``) counts as its rarest; a stopword gets 0.
+
+        >>> [round(x, 2) for x in KeywordIndex(["a lighthouse", "the lighthouse", "a ferry"]).rarity(["ferry", "the"])]
+        [0.98, 0.0]
+        """
+        if self.size == 0:
+            return [0.0] * len(words)
+        per_word = [ids for (ids,) in (self.tokenizer.tokenize([w], return_as="ids", update_vocab=False,
+                                                                show_progress=False) for w in words)]  # fmt: skip
+        starts = np.asarray(self.bm25.scores["indptr"])
+        counts = np.diff(starts)
+        rarest = float(np.log((self.size + 0.5) / 0.5 + 1))
+        idf = []
+        for word, ids in zip(words, per_word, strict=True):
+            stems = [i for i in ids if i != EMPTY_TOKEN]
+            if not stems:  # a stopword says nothing; a word no text holds is as rare as can be
+                idf.append(rarest if terms(word) else 0.0)
+                continue
+            df = min(int(counts[i]) if i < len(counts) else 0 for i in stems)
+            idf.append(rarest if df == 0 else float(np.log((self.size - df + 0.5) / (df + 0.5) + 1)))
+        return idf
 
     def save(self, folder: str | Path) -> None:
         """Write the index into ``folder`` (created if needed)."""

@@ -74,12 +74,14 @@ def reply_from_sources(body: dict[str, Any]) -> str:
     return f"{best[2]} [{best[1]}]"
 
 
-def one_line_request(body: dict[str, Any]) -> bool:
-    """Return whether a chat request asks for one line (``stop`` at a newline), as ragchat's rewrite does.
+def rewrite_request(body: dict[str, Any]) -> bool:
+    """Return whether a chat request is ragchat's follow-up rewrite: it is capped at ``REWRITE_TOKENS``.
 
     A structural test, so a handler can script the rewrite call alone without reading its prompt.
     """
-    return "\n" in (body.get("options") or {}).get("stop", [])
+    from agent.graph import REWRITE_TOKENS
+
+    return (body.get("options") or {}).get("num_predict") == REWRITE_TOKENS
 
 
 def cut_at_stop(text: str, body: dict[str, Any]) -> str:

@@ -43,8 +43,8 @@ from tests.fake_model import (  # re-exported: tests and benchmarks import them 
     content_words,
     cut_at_stop,
     embed_text,
-    one_line_request,
     reply_from_sources,
+    rewrite_request,
 )
 from tests.fake_ollama_http import Server, handler_for
 
@@ -58,7 +58,7 @@ __all__ = [
     "Recorded",
     "content_words",
     "embed_text",
-    "one_line_request",
+    "rewrite_request",
     "reply_from_sources",
 ]
 
@@ -146,7 +146,7 @@ class FakeOllama:
         """Let ``handler(body)`` answer every chat call it returns a text for; ``None`` passes to the queue.
 
         Handlers added later are asked first. Use it to script one kind of call (e.g. the
-        rewrite, see :func:`one_line_request`) while the others keep their replies.
+        rewrite, see :func:`rewrite_request`) while the others keep their replies.
         """
         with self._lock:
             self._handlers.insert(0, handler)

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_ollama import FakeOllama, Fault, one_line_request
+from tests.fake_ollama import FakeOllama, Fault, rewrite_request
 from tests.test_markup import hostile_markdown
 
 ROOT = Path(__file__).parents[1]
@@ -272,7 +272,7 @@ def test_ask_see_sources_upload_and_see_it_indexed(
     shoot(page, tmp_path, "conversation.png")
 
     follow_up = "What does the Quillmarsh notice board say?"
-    fake_ollama.respond(lambda body: follow_up if one_line_request(body) else None)  # the model rewrites it as is
+    fake_ollama.respond(lambda body: follow_up if rewrite_request(body) else None)  # the model rewrites it as is
     box.fill(follow_up)
     box.press("Enter")
     page.get_by_test_id("stChatMessage").nth(3).get_by_text("Sources (").first.wait_for(timeout=60_000)

@@ -11,8 +11,9 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from agent.chat_model import make_chat_model
+from agent.graph import rewriter
 from agent.settings import load_settings
-from tests.fake_ollama import NOT_FOUND, FakeOllama, Fault, one_line_request
+from tests.fake_ollama import NOT_FOUND, FakeOllama, Fault, rewrite_request
 
 SOURCES = """<source-ab12 id="1" file="harbour.md">
 # The Quillmarsh Bell
@@ -55,7 +56,7 @@ def test_a_reply_ends_at_the_requests_stop_string_as_ollama_ends_it(fake_ollama:
 MISBEHAVING_REWRITES = [
     "I'm sorry, but I can't help with that request.",  # a refusal
     "The Quillmarsh bell weighs 612 kilograms [1].",  # an answer instead of a query
-    "Sure! Here is a standalone search query:\nQuillmarsh bell weight",  # chatty preamble (cut at the stop)
+    "Sure! Here is a standalone search query:\nQuillmarsh bell weight",  # chatty preamble on a line of its own
     "",  # nothing
     "¿Cuánto pesa la campana de Quillmarsh?",  # another language
 ]
@@ -63,9 +64,10 @@ MISBEHAVING_REWRITES = [
 
 @pytest.mark.parametrize("reply", MISBEHAVING_REWRITES)
 def test_a_misbehaving_rewrite_can_be_scripted_for_the_rewrite_call_alone(fake_ollama: FakeOllama, reply: str) -> None:
-    fake_ollama.respond(lambda body: reply if one_line_request(body) else None)
+    fake_ollama.respond(lambda body: reply if rewrite_request(body) else None)
     fake_ollama.enqueue("The answer [1].")
-    assert chat(fake_ollama, HumanMessage("Rewrite this."), stop=["\n"]) == reply.split("\n")[0]
+    model = make_chat_model(load_settings(ollama_host=fake_ollama.url, timeout=1))
+    assert rewriter(model).invoke([HumanMessage("Rewrite this.")]).content == reply
     assert chat(fake_ollama, SystemMessage(SOURCES), HumanMessage("How heavy is it?")) == "The answer [1]."
 
 

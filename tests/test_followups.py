@@ -7,7 +7,7 @@ import pytest
 from agent.assistant import Assistant
 from agent.followups import is_instruction
 from agent.settings import Settings, load_settings
-from tests.fake_ollama import FakeOllama, Fault, one_line_request
+from tests.fake_ollama import FakeOllama, Fault, rewrite_request
 
 INSTRUCTIONS = [
     "shorten that to 20 words",
@@ -64,7 +64,7 @@ def weigh_the_bell_as_a_follow_up(app: Assistant, fake: FakeOllama) -> list[dict
 def test_an_empty_rewrite_falls_back_to_the_conversation_and_still_finds_the_passage(
     assistant: Assistant, fake_ollama: FakeOllama
 ) -> None:
-    fake_ollama.respond(lambda body: "" if one_line_request(body) else None)
+    fake_ollama.respond(lambda body: "" if rewrite_request(body) else None)
     system = weigh_the_bell_as_a_follow_up(assistant, fake_ollama)[0]["content"]
     assert "weighs 612 kilograms" in system  # "How heavy is it?" alone names no bell; the earlier question did
 
@@ -75,3 +75,75 @@ def test_a_stalled_rewrite_times_out_and_the_turn_still_answers(settings: Settin
     fake_ollama.fault("/api/chat", Fault("stall", seconds=2), after=1)  # the first answer is quick; the rewrite hangs
     system = weigh_the_bell_as_a_follow_up(app, fake_ollama)[0]["content"]
     assert "weighs 612 kilograms" in system
+
+
+# -- a rewrite is checked before it is trusted (agent.queries) ---------------------------------
+MISBEHAVING = {
+    "refuses": "I couldn't find this in your documents.",
+    "answers": "The Quillmarsh bell weighs 612 kilograms [1].",
+    "chats": "Sure! I'd be glad to help with that.",
+    "another language": "¿Cuánto pesa la campana?",
+    "nothing": "",
+    "rambles": "Well, " + "the harbour had many things to say about it and more " * 10,
+}
+
+
+@pytest.mark.parametrize("reply", MISBEHAVING.values(), ids=MISBEHAVING.keys())
+def test_a_misbehaving_rewrite_is_not_searched_and_the_follow_up_still_finds_the_passage(
+    assistant: Assistant, fake_ollama: FakeOllama, reply: str
+) -> None:
+    fake_ollama.respond(lambda body: reply if rewrite_request(body) else None)
+    fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
+    assistant.ask("Who cast the Quillmarsh bell?", "t").run()
+    searched = len(fake_ollama.embedded_texts)
+    done = assistant.ask("How heavy is it?", "t").run()
+    queries = fake_ollama.embedded_texts[searched:]
+    assert queries == ["search_query: How heavy is it? cast Quillmarsh bell Vantongeren"]
+    assert not done.abstained and "612 kilograms" in done.sources[0]["text"]
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault("status", status=500, message="runner crashed"), Fault("drop"), Fault("malformed")]
+)
+def test_a_failed_rewrite_call_falls_back_to_the_query_made_without_the_model(
+    assistant: Assistant, fake_ollama: FakeOllama, fault: Fault
+) -> None:
+    fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
+    assistant.ask("Who cast the Quillmarsh bell?", "t").run()
+    fake_ollama.fault("/api/chat", fault)  # the rewrite call
+    done = assistant.ask("How heavy is it?", "t").run()
+    assert done.query == "How heavy is it? cast Quillmarsh bell Vantongeren"
+    assert not done.abstained and "612 kilograms" in done.sources[0]["text"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Sure! Here is the standalone question:\n\nHow heavy is the Quillmarsh bell?",
+        'Query: "How heavy is the Quillmarsh bell?"',
+        "**How heavy is the Quillmarsh bell?** (I replaced 'it' with the bell.)",
+        "How heavy is the Quillmarsh bell?\nThis names the bell the user asked about.",
+    ],
+)
+def test_a_good_rewrite_in_a_chatty_wrapper_is_cleaned_and_searched_first(
+    assistant: Assistant, fake_ollama: FakeOllama, reply: str
+) -> None:
+    fake_ollama.respond(lambda body: reply if rewrite_request(body) else None)
+    fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
+    assistant.ask("Who cast the Quillmarsh bell?", "t").run()
+    searched = len(fake_ollama.embedded_texts)
+    done = assistant.ask("How heavy is it?", "t").run()
+    assert done.query == "How heavy is the Quillmarsh bell?"
+    assert fake_ollama.embedded_texts[searched:] == [
+        "search_query: How heavy is the Quillmarsh bell?",
+        "search_query: How heavy is it? cast Quillmarsh bell Vantongeren",
+    ]
+
+
+def test_a_change_of_topic_is_searched_on_its_own(assistant: Assistant, fake_ollama: FakeOllama) -> None:
+    fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
+    assistant.ask("Who cast the Quillmarsh bell?", "t").run()
+    searched = len(fake_ollama.embedded_texts)
+    done = assistant.ask("Now, something else: when does the morning ferry to Dunlow leave?", "t").run()
+    assert fake_ollama.embedded_texts[searched:] == ["search_query: when does the morning ferry to Dunlow leave?"]
+    assert "07:15" in done.sources[0]["text"]

@@ -15,7 +15,7 @@ from agent.assistant import Assistant
 from agent.chat_model import make_chat_model
 from agent.context import Context
 from agent.formatting import estimate_tokens
-from agent.graph import build_graph
+from agent.graph import REWRITE_TOKENS, build_graph
 from agent.prompts import INSTRUCTION_RULES
 from agent.settings import load_settings
 from agent.turns import Done, Failed, Status, Token
@@ -30,9 +30,12 @@ class ListSearcher:
     documents: list[Document]
     queries: list[str] = field(default_factory=list)
 
-    def search(self, query: str, *args: Any) -> list[Document]:
+    def search(self, query: str | list[str], *args: Any) -> list[Document]:
         self.queries.append(query)
         return self.documents
+
+    def rarity(self, words: list[str]) -> list[float]:
+        return [1.0] * len(words)
 
 
 class RecordingChatModel(GenericFakeChatModel):
@@ -113,9 +116,10 @@ def test_rewrite_sees_the_history_and_its_output_is_the_search(assistant: Assist
         in rewrite["messages"][0]["content"]
     )
     assert "Latest message: When was that?" in rewrite["messages"][0]["content"]
-    assert rewrite["options"]["stop"] == ["\n"]
+    assert rewrite["options"]["num_predict"] == REWRITE_TOKENS and "stop" not in rewrite["options"]
     assert state["query"] == "When was the Quillmarsh bell cast"
-    assert fake_ollama.embedded_texts[-1] == "search_query: When was the Quillmarsh bell cast"
+    assert state["queries"] == ["When was the Quillmarsh bell cast", "When was that? cast Quillmarsh bell Vantongeren"]
+    assert fake_ollama.embedded_texts[-2:] == [f"search_query: {query}" for query in state["queries"]]
     assert state["messages"][-1].content == "In 1743 [1]."
 
 
@@ -124,8 +128,9 @@ def test_failing_rewrite_falls_back_to_a_history_aware_query(assistant: Assistan
     ask(graph, "Who cast the Quillmarsh bell?")
     fake_ollama.fail("/api/chat", 500, "runner crashed")  # the rewrite call
     state = ask(graph, "When was that?")
-    assert state["query"] == "Who cast the Quillmarsh bell? When was that?"
-    assert fake_ollama.embedded_texts[-1] == "search_query: Who cast the Quillmarsh bell? When was that?"
+    assert state["queries"] == [state["query"]]  # the query made without the model, alone
+    assert state["query"].startswith("When was that? cast Quillmarsh bell")
+    assert fake_ollama.embedded_texts[-1] == f"search_query: {state['query']}"
     assert state["messages"][-1].type == "ai"
 
 
@@ -134,7 +139,8 @@ def test_unusable_rewrites_fall_back(assistant: Assistant, fake_ollama: FakeOlla
     ask(graph, "Who cast the Quillmarsh bell?")
     for reply in ("   ", "x" * 400):
         fake_ollama.enqueue(reply)
-        assert ask(graph, "When?")["query"].endswith(" When?")
+        state = ask(graph, "When?")
+        assert state["queries"] == [state["query"]] and state["query"].startswith("When? cast Quillmarsh bell")
 
 
 def test_instruction_follow_up_makes_no_search_and_keeps_the_sources(

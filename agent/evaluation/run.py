@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from agent.graph import deterministic
+from agent.graph import rewriter as make_rewriter
 from agent.nodes import contextualize, evidence
 from knowledge.errors import RagchatError
 from knowledge.index import KnowledgeIndex
@@ -63,6 +63,8 @@ class QuestionResult:
     query: str
     follow_up: bool
     answerable: bool
+    queries: list[str] = field(default_factory=list)
+    """Every query searched, fused (``query`` first)."""
     ranks: dict[str, int | None] = field(default_factory=dict)
     """Per mode, the 1-based rank of the first matching chunk within the top 10 (None: not found)."""
     evidence: dict[str, tuple[float, float] | None] = field(default_factory=dict)
@@ -141,16 +143,18 @@ def evaluate(
     """
     index = assistant.require_index()
     s = assistant.settings
-    rewriter = deterministic(assistant.llm)
+    rewriter = make_rewriter(assistant.llm)
     answering = assistant.scratch() if answers else None
     histories: dict[str, list[BaseMessage]] = {}
     results = []
     for item in questions:
         history = histories.setdefault(item.conversation, []) if item.conversation else []
-        state = contextualize({"messages": [*history, HumanMessage(item.question)]}, llm=rewriter)
+        messages = [*history, HumanMessage(item.question)]
+        state = contextualize({"messages": messages}, llm=rewriter, searcher=index)
         query = state.get("query") or item.question
-        result = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers))
-        result.ranks, result.evidence = measure(index, item, query, k=s.k, keyword_weight=s.keyword_weight)
+        queries = state.get("queries") or [query]
+        result = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers), queries)
+        result.ranks, result.evidence = measure(index, item, queries, k=s.k, keyword_weight=s.keyword_weight)
         if answering is not None:
             thread = f"eval-{item.conversation or item.id}"
             done = answering.ask(item.question, thread).run()
@@ -168,13 +172,13 @@ def evaluate(
 def measure(
     index: KnowledgeIndex,
     item: EvalQuestion,
-    query: str,
+    queries: list[str],
     *,
     k: int,
     keyword_weight: float = 0.5,
     modes: Iterable[str] = MODES,
 ) -> tuple[dict[str, int | None], dict[str, tuple[float, float] | None]]:
-    """Search ``query`` in each mode; return the rank of the first match and the evidence in the top ``k``.
+    """Search ``queries`` (fused) in each mode; return the rank of the first match and the evidence in the top ``k``.
 
     A mode whose search fails (the embedding model is unreachable) gets rank -1 and no evidence.
     """
@@ -182,14 +186,15 @@ def measure(
     signals: dict[str, tuple[float, float] | None] = {}
     for mode in modes:
         try:
-            documents = index.search(query, max(DEPTH, k), mode, keyword_weight=keyword_weight)
+            documents = index.search(queries, max(DEPTH, k), mode, keyword_weight=keyword_weight)
         except RagchatError:
             if mode == "keyword":
                 raise
             ranks[mode], signals[mode] = -1, None  # vector search needs the embedding model
             continue
         ranks[mode] = first_match(documents[:DEPTH], item)
-        signals[mode] = evidence(documents[:k], query)
+        found = [evidence(documents[:k], query) for query in queries]
+        signals[mode] = (max(c for c, _ in found), max(w for _, w in found))  # either signal, from any query
     return ranks, signals
 
 

@@ -84,15 +84,17 @@ def sweep(
             f"(`ollama serve`) and pull {s.embedding} (`ollama pull {s.embedding}`), then try again."
         )
     result = Sweep(k=s.k, baseline=baseline)
-    pairs = list(zip(questions, (r.query for r in baseline), strict=True))
+    pairs = list(zip(questions, baseline, strict=True))
 
     def rows(
         target: KnowledgeIndex, weight: float, modes: Sequence[str], extra: int | None = None
     ) -> list[dict[str, Any]]:
         variant = []
-        for item, query in pairs:
-            ranked = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers))
-            ranked.ranks, ranked.evidence = measure(target, item, query, k=s.k, keyword_weight=weight, modes=modes)
+        for item, base in pairs:
+            ranked = QuestionResult(item.id, item.question, base.query, item.turn > 0, bool(item.answers), base.queries)
+            ranked.ranks, ranked.evidence = measure(
+                target, item, base.queries, k=s.k, keyword_weight=weight, modes=modes
+            )
             variant.append(ranked)
         cutoffs = sorted({1, s.k, 10} | ({extra} if extra else set()))
         return [row for row in summarise(variant, cutoffs) if row["questions"] == "all"]
