@@ -6,12 +6,10 @@ Kept apart from :mod:`agent.state` so that making one imports nothing of LangGra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from agent.settings import Settings
-
-DEFAULT_MIN_SCORE = 0.5
 
 
 @dataclass(frozen=True)
@@ -27,8 +25,8 @@ class Context:
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid"
     keyword_weight: float = 0.5
     """The keyword list's share of the hybrid fusion (0.5: equal)."""
-    min_score: float = DEFAULT_MIN_SCORE
-    """Cosine similarity from which a chunk counts as evidence (see ``agent.nodes.has_evidence``)."""
+    min_score: float | None = None
+    """Cosine from which a chunk counts as evidence (see ``agent.nodes.has_evidence``); ``None``: calibrated."""
     system_prompt: str | None = None
     """Replaces the default answering rules (the sources are still appended)."""
     verify: bool = False
@@ -48,3 +46,22 @@ class Context:
             verify=settings.verify_answers,
             scope=frozenset(scope) if scope is not None else None,
         )
+
+
+class Calibrated(Protocol):
+    """What knows the evidence cosine calibrated on the documents (a knowledge base)."""
+
+    def evidence_threshold(self) -> float | None:
+        """Return the calibrated cosine, or ``None`` when there is no index or no embedder."""
+        ...
+
+
+def min_score(turn: Context, knowledge: Calibrated) -> float:
+    """Return the turn's evidence cosine: the setting when given, else the one calibrated on the documents.
+
+    With neither (a keyword search computes no cosine; no embedder answers) no cosine counts.
+    """
+    if turn.min_score is not None:
+        return turn.min_score
+    calibrated = knowledge.evidence_threshold() if turn.mode != "keyword" else None
+    return calibrated if calibrated is not None else float("inf")

@@ -23,7 +23,7 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 
 from agent.citations import CitationStream
-from agent.context import Context
+from agent.context import Context, min_score
 from agent.followups import conversation, is_instruction
 from agent.formatting import fit_history, format_docs, system_prompt
 from agent.prompts import (
@@ -54,6 +54,10 @@ class Searcher(Protocol):
 
     def rarity(self, words: Sequence[str]) -> list[float]:
         """Return how rare each word is in the documents (IDF)."""
+        ...
+
+    def evidence_threshold(self) -> float | None:
+        """Return the cosine from which a chunk counts as evidence, calibrated on the documents."""
         ...
 
 
@@ -104,11 +108,12 @@ def retrieve(state: State, runtime: Runtime[Context], *, searcher: Searcher) -> 
     query = state.get("query") or latest_question(state)
     queries = state.get("queries") or [query]
     found = searcher.search(queries, turn.k, turn.mode, turn.scope, turn.keyword_weight)
-    documents = rate(found, query, turn.min_score)  # why each was found, said once for every view
+    floor = min_score(turn, searcher)
+    documents = rate(found, query, floor)  # why each was found, said once for every view
     return {
         "documents": documents,
         "sources": [source_record(n, doc) for n, doc in enumerate(documents, start=1)],
-        "evidence": any(has_evidence(documents, q, turn.min_score) for q in queries),
+        "evidence": any(has_evidence(documents, q, floor) for q in queries),
     }
 
 

@@ -73,11 +73,14 @@ class Settings(BaseSettings):
         le=1.0,
         description="Keyword search's share of the hybrid ranking: 0.5 weighs meaning and keywords equally.",
     )
-    min_score: float = Field(
-        0.5,
+    min_score: float | None = Field(
+        None,
         ge=0.0,
         le=1.0,
-        description="Cosine from which a chunk counts as evidence; with none, and no keyword match, ragchat abstains.",
+        description=(
+            "Cosine from which a chunk counts as evidence (unset: calibrated on your documents); with none, "
+            "and no keyword match, ragchat abstains."
+        ),
     )
     timeout: float = Field(
         120.0, description="Seconds to wait for Ollama to start answering (loading a model can take a while)."

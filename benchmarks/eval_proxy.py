@@ -1,35 +1,46 @@
-"""Run ``ragchat eval --sweep`` on the sample documents with a small real embedding model.
+"""Run ragchat's evaluation on the sample documents without Ollama: two embedders, rewriters that behave or not.
 
-No Ollama or nomic weights can be downloaded on the development machines, and the fake
-server's hashed bag-of-words vectors cannot tell "car" from "automobile". WordLlama ships
-its weights inside its wheel (static token embeddings, 256 dimensions), so this script puts
-it behind the fake Ollama server's ``/api/embed`` and runs the real command against it:
-vector and hybrid figures then come from an embedder that knows some meaning.
+No Ollama or nomic weights can be downloaded on the development machines, so the fake
+Ollama server of the test suite answers instead, with one of two embedders:
 
-It is a stand-in. Its cosines are on another scale than nomic-embed-text's, so the
-``min_score`` rows do not transfer; chunking and fusion comparisons are the useful part.
-The rewrite of follow-ups is still the fake server's echo.
+* ``hash``: the fake's hashed bag of words (no meaning at all: "car" is not "automobile");
+* ``wordllama``: WordLlama's static token embeddings (256-d), whose weights ship inside its
+  wheel (``pip install -e '.[bench]'``) — a small embedder that knows some meaning.
 
-    pip install -e '.[bench]'
-    python benchmarks/eval_proxy.py                       # about a minute
-    python benchmarks/eval_proxy.py --chunk-sizes 500     # any `ragchat eval` flags
+and a follow-up rewriter that either behaves (answers each follow-up with the ideal standalone
+question the evaluation file gives) or always refuses ("I couldn't find this in your documents.").
+
+    python benchmarks/eval_proxy.py --matrix             # both embedders × both rewriters: one table
+    python benchmarks/eval_proxy.py --embedder wordllama --rewriter good --sweep   # the real `ragchat eval`
+
+Neither embedder is nomic-embed-text: their cosines are on other scales, which is what the
+calibrated evidence threshold is for. Keyword figures are real BM25.
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_ollama import TASK_PREFIX, FakeOllama  # noqa: E402
-from ui.cli import main as ragchat  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+
+from tests.fake_ollama import TASK_PREFIX, FakeOllama, rewrite_request  # noqa: E402
+
+QUESTIONS = ROOT / "rag_data" / "eval.jsonl"
+logging.getLogger("httpx").setLevel(logging.WARNING)
+REFUSAL = "I couldn't find this in your documents."
 
 
-def wordllama_embedder():  # noqa: ANN201 (wordllama is an optional extra)
+def wordllama_embedder() -> Callable[[list[str]], list[list[float]]]:
     """Return a function embedding texts with WordLlama's bundled weights (no download)."""
     try:
         import wordllama
@@ -45,16 +56,114 @@ def wordllama_embedder():  # noqa: ANN201 (wordllama is an optional extra)
     return embed
 
 
+def start_fake(embedder: str, rewriter: str) -> FakeOllama:
+    """Start the fake Ollama with ``embedder`` and a rewrite step that behaves as ``rewriter`` says."""
+    fake = (
+        FakeOllama(embedder=wordllama_embedder(), dimension=256).start()
+        if embedder == "wordllama"
+        else FakeOllama().start()
+    )
+    ideal = ideal_rewrites()
+
+    def rewrite(body: dict[str, Any]) -> str | None:
+        if not rewrite_request(body):
+            return None
+        if rewriter == "refuses":
+            return REFUSAL
+        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        # the message being rewritten is the follow-up that appears last in the prompt
+        latest = max(ideal, key=lambda question: prompt.rfind(question))
+        return ideal[latest] if prompt.rfind(latest) >= 0 else ""
+
+    fake.respond(rewrite)
+    return fake
+
+
+def ideal_rewrites() -> dict[str, str]:
+    """Return each follow-up of the evaluation file with its ideal standalone rewrite."""
+    from agent.evaluation import load_questions
+
+    return {q.question: q.standalone for q in load_questions(QUESTIONS) if q.turn and q.standalone}
+
+
+def matrix() -> int:
+    """Evaluate every embedder × rewriter on the sample documents; print one table."""
+    from agent.assistant import Assistant
+    from agent.evaluation import evaluate, evidence_floor, load_questions, summarise
+    from agent.settings import load_settings
+
+    questions = load_questions(QUESTIONS)
+    rows = []
+    for embedder in ("hash", "wordllama"):
+        for rewriter in ("good", "refuses"):
+            fake = start_fake(embedder, rewriter)
+            try:
+                with tempfile.TemporaryDirectory(prefix="ragchat-proxy-") as home:
+                    settings = load_settings(ollama_host=fake.url, home=home, docs_dir=ROOT / "rag_data")
+                    assistant = Assistant(settings)
+                    assistant.ensure_index()
+                    results = evaluate(assistant, questions)
+                    calibrated = evidence_floor(assistant)
+                    assistant.close()
+            finally:
+                fake.stop()
+            for mode in ("keyword", "vector", "hybrid"):
+                recall = {r["questions"]: r for r in summarise(results) if r["mode"] == mode}
+                bar = calibrated if mode != "keyword" else float("inf")
+                rows.append(
+                    [
+                        embedder if mode != "keyword" else "(none)",
+                        rewriter,
+                        mode,
+                        *(f"{recall[group]['recall@5']:.2f}" for group in ("standalone", "follow-up",
+                                                                            "follow-up, ideal rewrite")),
+                        "-" if mode == "keyword" else f"{calibrated:.2f}",
+                        refusals(results, mode, bar),
+                        "-" if mode == "keyword" else refusals(results, mode, 0.5),
+                    ]
+                )  # fmt: skip
+    header = ["embedder", "rewriter", "mode", "standalone R@5", "follow-up R@5", "ideal rewrite R@5",
+              "calibrated min_score", "refused: answerable / near miss / off-topic",
+              "same at a fixed 0.5"]  # fmt: skip
+    print(f"{len(questions)} questions from {QUESTIONS.relative_to(ROOT)}; top 5; refusals before the model, top 4")
+    print(tabulate(rows, header, tablefmt="github"))
+    return 0
+
+
+def refusals(results: list[Any], mode: str, min_score: float) -> str:
+    """Return the shares of answerable, near-miss and off-topic questions refused before the model is asked."""
+    from agent.evaluation import abstention_summary
+
+    def share(members: list[Any]) -> str:
+        summary = abstention_summary(members, mode, min_score) or {}
+        key = "refused_answerable" if members and members[0].answerable else "refused_unanswerable"
+        return f"{summary.get(key, 0):.0%}"
+
+    answerable = [r for r in results if r.answerable and r.kind != "collection"]
+    near = [r for r in results if not r.answerable and r.kind != "unanswerable-off"]
+    off = [r for r in results if r.kind == "unanswerable-off"]
+    return " / ".join(share(group) for group in (answerable, near, off))
+
+
 def main(argv: list[str]) -> int:
-    """Index rag_data/ in a temporary folder through the proxy, then evaluate and sweep."""
-    fake = FakeOllama(embedder=wordllama_embedder(), dimension=256).start()
+    """Index rag_data/ in a temporary folder through the fake server, then run `ragchat eval` (or the matrix)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--matrix", action="store_true", help="every embedder × rewriter, one table")
+    parser.add_argument("--embedder", choices=("hash", "wordllama"), default="wordllama")
+    parser.add_argument("--rewriter", choices=("good", "refuses"), default="good")
+    args, rest = parser.parse_known_args(argv)
+    if args.matrix:
+        return matrix()
+    from ui.cli import main as ragchat
+
+    fake = start_fake(args.embedder, args.rewriter)
     try:
         with tempfile.TemporaryDirectory(prefix="ragchat-proxy-") as home:
             os.environ.update(OLLAMA_HOST=fake.url, RAGCHAT_HOME=home, RAGCHAT_DOCS_DIR=str(ROOT / "rag_data"))
-            print("Embedder: WordLlama l2_supercat (256-d) behind the fake Ollama server — a stand-in for nomic.\n")
+            print(f"Embedder: {args.embedder} behind the fake Ollama server; rewriter: {args.rewriter}.\n")
             if ragchat(["ingest"]) != 0:
                 return 1
-            return ragchat(["eval", str(ROOT / "rag_data" / "eval.jsonl"), "--sweep", *argv])
+            return ragchat(["eval", str(QUESTIONS), *rest])
     finally:
         fake.stop()
 

@@ -131,6 +131,11 @@ class KnowledgeBase:
             raise RagchatError("The search query is empty — type some words to look for.")
         return self.require().search(queries if len(queries) > 1 else queries[0], k, mode, sources, keyword_weight)
 
+    def evidence_threshold(self) -> float | None:
+        """Return the calibrated cosine from which a chunk is evidence (see :mod:`knowledge.calibration`)."""
+        index = self.current()
+        return index.evidence_threshold() if index is not None else None
+
     def rarity(self, words: Sequence[str]) -> list[float]:
         """Return how rare each word is in the indexed documents (IDF); all equal before anything is indexed."""
         index = self.current()

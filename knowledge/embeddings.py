@@ -64,6 +64,13 @@ class OllamaNomicEmbeddings(Embeddings):
             text = with_prefix(QUERY_PREFIX, text)
         return self._call(self.inner.embed_query, text)
 
+    def embed_queries(self, texts: list[str]) -> list[list[float]]:
+        """Embed several questions in one request (as :meth:`embed_query` embeds one)."""
+        if self.prefixed:
+            texts = [with_prefix(QUERY_PREFIX, t) for t in texts]
+            return self._call(self.inner.embed_documents, texts)  # the prefix, not the method, makes it a query
+        return [self._call(self.inner.embed_query, t) for t in texts]
+
     def _call(self, method, argument):  # noqa: ANN001, ANN202 (thin pass-through)
         try:
             return method(argument)

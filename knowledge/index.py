@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from langchain_core.documents import Document
 
+from knowledge.calibration import Calibration, embed_held_aside
 from knowledge.errors import RagchatError, explain_os_error
 from knowledge.keyword import KeywordIndex
 from knowledge.manifest import (
@@ -22,6 +23,7 @@ from knowledge.manifest import (
     FileRecord,
     IndexInfo,
     now,
+    read_calibration,
     read_forgotten,
     read_index,
     set_aside,
@@ -76,6 +78,9 @@ class KnowledgeIndex:
         self._keyword_version = store.version if keyword is not None else -1
         self._source_column: tuple[int, np.ndarray] | None = None
         self.generation = generation
+        self.calibration: Calibration | None = None
+        """The held-aside questions' vectors (see :mod:`knowledge.calibration`); made on first need."""
+        self._threshold: tuple[int, float | None] | None = None
 
     @classmethod
     def empty(cls, embeddings: Embeddings | Callable[[], Embeddings] | None, info: IndexInfo) -> KnowledgeIndex:
@@ -151,6 +156,29 @@ class KnowledgeIndex:
             results.append(doc)
         return results
 
+    def calibrate(self) -> Calibration | None:
+        """Embed the held-aside questions unless done; ``None`` when the embedder cannot (it is down)."""
+        if self.calibration is None and self.store.embedding is not None:
+            try:
+                self.calibration = embed_held_aside(self.store.embedding)
+            except Exception:  # noqa: BLE001 (an unreachable embedder: no cosine can count as evidence now)
+                return None
+        return self.calibration
+
+    def evidence_threshold(self) -> float | None:
+        """Return the cosine from which a chunk counts as evidence here, calibrated on these chunks.
+
+        What unrelated questions score against this index (see :mod:`knowledge.calibration`),
+        recomputed when the chunks change; ``None`` when there are no chunks or no embedder.
+        """
+        if self._threshold is not None and self._threshold[0] == self.store.version:
+            return self._threshold[1]
+        calibration = self.calibrate()
+        if calibration is None:
+            return None
+        self._threshold = (self.store.version, calibration.threshold(self.store.vectors))
+        return self._threshold[1]
+
     def rarity(self, words: Sequence[str]) -> list[float]:
         """Return how rare each word is in the indexed chunks (IDF; see :meth:`KeywordIndex.rarity`)."""
         return self.keyword.rarity(words)
@@ -222,7 +250,14 @@ class KnowledgeIndex:
         folder = Path(home) / "index"
         try:
             write_generation(
-                folder, self.store, self.keyword, self.info, self.files, self.forgotten, self.generation + 1
+                folder,
+                self.store,
+                self.keyword,
+                self.info,
+                self.files,
+                self.forgotten,
+                self.generation + 1,
+                self.calibration,
             )
         except OSError as exc:
             fault = explain_os_error(exc, folder)
@@ -252,7 +287,9 @@ class KnowledgeIndex:
             return None
         manifest, store, keyword = found
         generation = int(manifest.generation[1:])
-        return cls(store, manifest.info, manifest.files, keyword, generation=generation, forgotten=manifest.forgotten)
+        index = cls(store, manifest.info, manifest.files, keyword, generation=generation, forgotten=manifest.forgotten)
+        index.calibration = read_calibration(Path(home), manifest, store.dimension)
+        return index
 
     @staticmethod
     def read_forgotten(home: str | Path) -> set[str]:

@@ -149,6 +149,8 @@ def sync(
         (report.added if item.is_new else report.updated).append(item.record.source)
         report.chunks_embedded += len(item.chunks)
     if report.changed or reading.touched:
+        if error is None:
+            index.calibrate()  # saved with the index: questions then need no extra embedding
         index.save(home)
     if error is not None:
         raise error

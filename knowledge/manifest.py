@@ -23,18 +23,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
 from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, explain_os_error
 from knowledge.keyword import KeywordIndex
-from knowledge.store import MatrixStore
+from knowledge.store import MatrixStore, read_matrix
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
 FORMAT_VERSION = 2
 MANIFEST = "current.json"
+CALIBRATION_FILE = "calibration.npy"
 GENERATION_NAME = r"^g[0-9]{6}$"
 
 
@@ -66,6 +69,8 @@ class IndexInfo:
     chunk_overlap: int = 50
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
+    calibration: str = ""
+    """The identity of the held-aside questions whose vectors the generation holds (``""``: none)."""
 
 
 class Manifest(BaseModel):
@@ -155,10 +160,11 @@ def write_generation(
     files: dict[str, FileRecord],
     forgotten: set[str],
     generation: int,
+    calibration: Calibration | None = None,
 ) -> None:
     """Write generation ``generation`` into ``folder``, switch the manifest to it, then drop older generations.
 
-    ``info``'s dimension and update time are set as they are saved.
+    ``info``'s dimension, update time and calibration identity are set as they are saved.
     """
     folder.mkdir(parents=True, exist_ok=True)
     name = f"g{generation:06d}"
@@ -167,6 +173,10 @@ def write_generation(
     try:
         store.save(staging)
         keyword.save(staging / "keyword")
+        info.calibration = ""
+        if calibration is not None and calibration.vectors.shape[1:] == (store.dimension,):
+            np.save(staging / CALIBRATION_FILE, calibration.vectors, allow_pickle=False)
+            info.calibration = calibration.identity
         if final.exists():  # left over from a crash between rename and manifest switch
             shutil.rmtree(final)
         os.replace(staging, final)
@@ -230,6 +240,22 @@ def read_index(
     except UNREADABLE as exc:
         raise _damaged(f"The index data in {data}", exc, home) from exc
     return manifest, store, keyword
+
+
+def read_calibration(home: Path, manifest: Manifest, dimension: int) -> Calibration | None:
+    """Return the held-aside question vectors saved with the index, or ``None`` (none saved, another list, unreadable).
+
+    Never an error: a calibration is remade from the embedder when it is missing.
+    """
+    if manifest.info.calibration != IDENTITY:
+        return None
+    try:
+        vectors = read_matrix(home / "index" / manifest.generation / CALIBRATION_FILE)
+    except UNREADABLE:
+        return None
+    if vectors.shape != (len(HELD_ASIDE), dimension) or not np.isfinite(vectors).all():
+        return None
+    return Calibration(vectors)
 
 
 def set_aside(home: str | Path) -> Path | None:

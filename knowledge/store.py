@@ -222,7 +222,7 @@ class MatrixStore:
         """
         folder = Path(folder)
         records = _Records.read(folder / RECORDS_FILE)
-        matrix = _read_vectors(folder / VECTORS_FILE)
+        matrix = read_matrix(folder / VECTORS_FILE)
         _check(records, matrix)
         store = cls(embedding, records.dimension)
         store._matrix = np.ascontiguousarray(matrix)
@@ -273,7 +273,7 @@ class _Records:
 _HEADER = re.compile(r"\{'descr': '(<f4)', 'fortran_order': False, 'shape': \((\d+), (\d+)\), \}\s*")
 
 
-def _read_vectors(path: Path) -> np.ndarray:
+def read_matrix(path: Path) -> np.ndarray:
     """Read the float32 matrix :meth:`MatrixStore.save` wrote, without ``np.load``.
 
     ``np.load`` parses the file's header with ``ast``, whose state CPython 3.11 shares between
@@ -285,11 +285,11 @@ def _read_vectors(path: Path) -> np.ndarray:
         size = int.from_bytes(file.read(2 if major == 1 else 4), "little")
         header = _HEADER.fullmatch(file.read(size).decode("latin-1"))
         if header is None:
-            raise ValueError(f"{VECTORS_FILE} does not hold a float32 matrix")
+            raise ValueError(f"{path.name} does not hold a float32 matrix")
         rows, width = int(header[2]), int(header[3])
         matrix = np.fromfile(file, dtype="<f4", count=rows * width)
     if matrix.size != rows * width:
-        raise ValueError(f"{VECTORS_FILE} is cut short: {matrix.size} values of {rows * width}")
+        raise ValueError(f"{path.name} is cut short: {matrix.size} values of {rows * width}")
     return matrix.reshape(rows, width)
 
 

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from agent.assistant import Assistant
-from agent.evaluation import abstention_summary, contains_answer, evaluate, load_questions, summarise, sweep
+from agent.evaluation import (
+    abstention_summary,
+    contains_answer,
+    evaluate,
+    evidence_floor,
+    load_questions,
+    summarise,
+    sweep,
+)
 from agent.settings import Settings
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
@@ -122,7 +130,7 @@ def test_keyword_evaluation_works_with_ollama_down(
 
 def test_predicted_abstentions_are_the_agents_own_decisions(assistant: Assistant, tmp_path: Path) -> None:
     results = evaluate(assistant, load_questions(write(tmp_path, LINES)), answers=True)
-    mode, min_score = assistant.settings.retrieval_mode, assistant.settings.min_score
+    mode, min_score = assistant.settings.retrieval_mode, evidence_floor(assistant)  # calibrated, as the agent's
     for result in results:
         predicted = abstention_summary([result], mode, min_score)
         refused = predicted["refused_answerable" if result.answerable else "refused_unanswerable"] == 1.0

@@ -37,6 +37,9 @@ class ListSearcher:
     def rarity(self, words: list[str]) -> list[float]:
         return [1.0] * len(words)
 
+    def evidence_threshold(self) -> float:
+        return 0.5
+
 
 class RecordingChatModel(GenericFakeChatModel):
     """Answers from a list and keeps every prompt it was given."""

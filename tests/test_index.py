@@ -117,7 +117,7 @@ def test_embeddings_are_batched_and_progress_reported(settings: Settings, fake_o
     result = Assistant(settings).ingest(progress=seen.append)
     chunks = result.index.chunk_count
     assert chunks > 64
-    assert embed_calls(fake_ollama) == -(-chunks // 64)  # one request per batch of 64
+    assert embed_calls(fake_ollama) == -(-chunks // 64) + 1  # one per batch of 64, one for the calibration
     assert (seen[0].chunks_done, seen[0].files_done) == (0, 0)
     assert (seen[-1].chunks_done, seen[-1].chunks_total, seen[-1].files_done, seen[-1].files_total) == (
         chunks,

@@ -1,6 +1,7 @@
 """Retrieval through the real OllamaEmbeddings client and the fake server."""
 
 from agent.assistant import Assistant
+from knowledge.calibration import HELD_ASIDE
 from tests.conftest import PLANTED
 from tests.fake_ollama import FakeOllama
 
@@ -16,9 +17,11 @@ def test_query_and_documents_reach_ollama_with_one_prefix_each(assistant: Assist
     assistant.search("ferry to Dunlow", k=2)
     texts = fake_ollama.embedded_texts
     assert texts[-1] == "search_query: ferry to Dunlow"
-    documents = texts[:-1]
+    documents = [t for t in texts[:-1] if "search_query:" not in t]
+    held_aside = texts[len(documents) : -1]  # embedded once with the index, as questions (knowledge.calibration)
     assert len(documents) == assistant.load_index().chunk_count
     assert all(t.startswith("search_document: ") and t.count("search_document:") == 1 for t in documents)
+    assert held_aside == [f"search_query: {question}" for question in HELD_ASIDE]
 
 
 def test_k_limits_the_number_of_chunks(assistant: Assistant) -> None:

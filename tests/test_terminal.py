@@ -80,6 +80,9 @@ def test_a_hostile_question_echoed_in_chat_carries_no_sequences(
     hostile: Settings, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("Any zebras\x1b]0;zzz\x07 at the\x1b[2J zoo\u202e?\n"))
+    # the sequences' printable rest ("0;", "2J") is in the hostile document too: a strict bar makes the turn
+    # abstain, and the abstention is what echoes the question
+    monkeypatch.setenv("RAGCHAT_MIN_SCORE", "0.99")
     code, shown = run(["chat"], capsys)
     assert code == 0
     assert controls(shown) == []

@@ -79,10 +79,12 @@ def run_forget(assistant: Assistant, args: argparse.Namespace) -> int:
 
 def run_search(assistant: Assistant, args: argparse.Namespace) -> int:
     """Print the ranked chunks for a query with scores and sources."""
+    from agent.context import Context, min_score
     from agent.sources import rate, source_record
 
     query = " ".join(args.query)
-    documents = rate(assistant.search(query), query, assistant.settings.min_score)
+    floor = min_score(Context.of(assistant.settings), assistant.knowledge)
+    documents = rate(assistant.search(query), query, floor)
     if not documents:
         say("No passage matches.", file=sys.stderr)
         return 0

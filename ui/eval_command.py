@@ -37,7 +37,7 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
     show(recall)
     if note := ev.skipped_note(recall):
         say(note, file=sys.stderr)
-    show(ev.refusal_table(results, assistant.settings))
+    show(ev.refusal_table(results, assistant.settings, ev.evidence_floor(assistant)))
     if line := ev.answer_line(results):
         say(f"\n{line}")
     if args.json_path:

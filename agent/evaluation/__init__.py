@@ -8,7 +8,16 @@
 """
 
 from agent.evaluation.report import Table, answer_line, recall_table, refusal_table, skipped_note, sweep_tables
-from agent.evaluation.run import CUTOFFS, MODES, EvalQuestion, QuestionResult, contains_answer, evaluate, load_questions
+from agent.evaluation.run import (
+    CUTOFFS,
+    MODES,
+    EvalQuestion,
+    QuestionResult,
+    contains_answer,
+    evaluate,
+    evidence_floor,
+    load_questions,
+)
 from agent.evaluation.scores import abstention_summary, answer_summary, summarise, to_json
 from agent.evaluation.tuning import CHUNK_SIZES, KEYWORD_WEIGHTS, MIN_SCORES, OVERLAPS, Sweep, check_plan, sweep
 
@@ -29,6 +38,7 @@ __all__ = [
     "check_plan",
     "contains_answer",
     "evaluate",
+    "evidence_floor",
     "load_questions",
     "recall_table",
     "refusal_table",

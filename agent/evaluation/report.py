@@ -48,12 +48,16 @@ def skipped_note(recall: Table) -> str | None:
     return f"({' and '.join(skipped)} skipped: the embedding model did not answer)" if skipped else None
 
 
-def refusal_table(results: list[QuestionResult], settings: Settings) -> Table:
-    """Return the share of answerable and unanswerable questions the agent would refuse, per searchable mode."""
+def refusal_table(results: list[QuestionResult], settings: Settings, min_score: float) -> Table:
+    """Return the share of answerable and unanswerable questions the agent would refuse, per searchable mode.
+
+    ``min_score`` is the evidence cosine in force: the setting, or the one calibrated on the documents.
+    """
+    how = "set" if settings.min_score is not None else "calibrated on these documents"
     title = (
-        f"Would abstain (top {settings.k}, min_score {settings.min_score}, or half the question's words in a chunk):"
+        f"Would abstain (top {settings.k}, min_score {min_score:.2f} {how}, or half the question's words in a chunk):"
     )
-    refusals = [abstention_summary(results, mode, settings.min_score) for mode in MODES]
+    refusals = [abstention_summary(results, mode, min_score) for mode in MODES]
     return Table(title, ("mode", "on answerable", "on unanswerable"), [refusal_cells(r) for r in refusals if r])
 
 
@@ -111,7 +115,7 @@ def sweep_tables(result: Sweep, settings: Settings) -> list[Table]:
     thresholds = Table(
         f"Abstention thresholds (top {k}; refused = no chunk reaches either threshold):",
         ("mode", "min_score", "min word share", "refused answerable", "refused unanswerable"),
-        [refusal_cells(r, settings) for r in result.abstention if r],
+        [refusal_cells(r, result.min_score) for r in result.abstention if r],
     )
     return [chunking, fusion, thresholds]
 
@@ -125,17 +129,17 @@ def mark(value: object, current: object) -> str:
     return f"{value}*" if value == current else str(value)
 
 
-def refusal_cells(row: dict[str, Any], settings: Settings | None = None) -> tuple[str, ...]:
-    """Format one abstention row (with its thresholds when ``settings`` is given, ``*`` marking the current ones).
+def refusal_cells(row: dict[str, Any], current: float | None = None) -> tuple[str, ...]:
+    """Format one abstention row (with its thresholds when the ``current`` min_score is given, ``*`` marking it).
 
     >>> refusal_cells({"mode": "vector", "refused_answerable": 0.1, "refused_unanswerable": 0.75})
     ('vector', '10%', '75%')
     """
     shares = (f"{row['refused_answerable']:.0%}", f"{row['refused_unanswerable']:.0%}")
-    if settings is None:
+    if current is None:
         return (row["mode"], *shares)
-    current = "*" if row["min_score"] == settings.min_score else ""
-    score = "-" if row["mode"] == "keyword" else f"{row['min_score']:.2f}{current}"  # keyword results carry no cosine
+    star = "*" if row["min_score"] == current else ""
+    score = "-" if row["mode"] == "keyword" else f"{row['min_score']:.2f}{star}"  # keyword results carry no cosine
     coverage = row["min_coverage"]
     words = "off" if coverage > 1 else f"{coverage:.2f}" + ("*" if coverage == MIN_COVERAGE else "")
     return (row["mode"], score, words, *shares)

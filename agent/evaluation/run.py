@@ -7,7 +7,8 @@ The file is JSON Lines, one question per line::
 
 ``answers`` are strings a correct passage or answer contains (compared case- and
 punctuation-insensitively); an empty list marks a question the documents cannot answer.
-``source`` (optional) is the file the passage must come from. Lines sharing a
+``source`` (optional) is the file the passage must come from; ``kind`` (optional) says what the
+question tests, and a follow-up's ``standalone`` (optional) its ideal rewrite. Lines sharing a
 ``conversation`` are turns of one conversation, in file order: later turns are searched
 through the real ``contextualize`` step, with the earlier turns as history (the generated
 answers with ``--answers``, otherwise the first expected answer stands in for them).
@@ -52,6 +53,10 @@ class EvalQuestion:
     conversation: str | None = None
     turn: int = 0
     """Position in its conversation (0 for a standalone question or a first turn)."""
+    kind: str = ""
+    """What the question tests (``paraphrase``, ``pronoun``, ``topic-shift``, ``collection``...); free text."""
+    standalone: str | None = None
+    """For a follow-up: its ideal standalone rewrite, searched apart to show what a perfect rewrite gives."""
 
 
 @dataclass
@@ -69,6 +74,9 @@ class QuestionResult:
     """Per mode, the 1-based rank of the first matching chunk within the top 10 (None: not found)."""
     evidence: dict[str, tuple[float, float] | None] = field(default_factory=dict)
     """Per mode, the best cosine and best query-word share in the top k: what abstention judges."""
+    ideal_ranks: dict[str, int | None] = field(default_factory=dict)
+    """Per mode, the rank when the question's ideal standalone rewrite is searched (follow-ups that have one)."""
+    kind: str = ""
     answer: str | None = None
     answer_correct: bool | None = None
     abstained: bool | None = None
@@ -121,7 +129,14 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
             turns[conversation] = turn + 1
         questions.append(
             EvalQuestion(
-                str(data.get("id", f"line{number}")), question, answers, data.get("source"), conversation, turn
+                str(data.get("id", f"line{number}")),
+                question,
+                answers,
+                data.get("source"),
+                conversation,
+                turn,
+                str(data.get("kind") or ""),
+                data.get("standalone"),
             )
         )
     if not questions:
@@ -155,6 +170,9 @@ def evaluate(
         queries = state.get("queries") or [query]
         result = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers), queries)
         result.ranks, result.evidence = measure(index, item, queries, k=s.k, keyword_weight=s.keyword_weight)
+        result.kind = item.kind
+        if item.turn and item.standalone:
+            result.ideal_ranks, _ = measure(index, item, [item.standalone], k=s.k, keyword_weight=s.keyword_weight)
         if answering is not None:
             thread = f"eval-{item.conversation or item.id}"
             done = answering.ask(item.question, thread).run()
@@ -167,6 +185,13 @@ def evaluate(
         if on_question is not None:
             on_question(result)
     return results
+
+
+def evidence_floor(assistant: Assistant) -> float:
+    """Return the cosine the agent takes as evidence now: the ``min_score`` setting, else the calibrated one."""
+    from agent.context import Context, min_score
+
+    return min_score(Context.of(assistant.settings), assistant.knowledge)
 
 
 def measure(

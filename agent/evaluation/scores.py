@@ -19,14 +19,19 @@ from agent.nodes import MIN_COVERAGE, is_evidence
 def summarise(results: list[QuestionResult], cutoffs: Iterable[int] = CUTOFFS) -> list[dict[str, Any]]:
     """Return one row per mode and question group: recall at each cutoff and MRR@10."""
     rows = []
+    answerable = [r for r in results if r.answerable]
     for mode in MODES:
-        for group, members in (
-            ("all", [r for r in results if r.answerable]),
-            ("follow-up", [r for r in results if r.answerable and r.follow_up]),
+        for group, members, ranks_of in (
+            ("all", answerable, "ranks"),
+            ("standalone", [r for r in answerable if not r.follow_up], "ranks"),
+            ("follow-up", [r for r in answerable if r.follow_up], "ranks"),
+            ("follow-up, ideal rewrite", [r for r in answerable if r.follow_up and r.ideal_ranks], "ideal_ranks"),
         ):
-            if not members or any(r.ranks.get(mode, -1) == -1 for r in members):
+            if not members or any(getattr(r, ranks_of).get(mode, -1) == -1 for r in members):
                 continue
-            ranks = [r.ranks[mode] for r in members]
+            if group == "standalone" and len(members) == len(answerable):
+                continue  # the same as "all"
+            ranks = [getattr(r, ranks_of)[mode] for r in members]
             row: dict[str, Any] = {"mode": mode, "questions": group, "n": len(ranks)}
             for cutoff in cutoffs:
                 row[f"recall@{cutoff}"] = sum(1 for rank in ranks if rank and rank <= cutoff) / len(ranks)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.evaluation.run import MODES, EvalQuestion, QuestionResult, evaluate, measure
+from agent.evaluation.run import MODES, EvalQuestion, QuestionResult, evaluate, evidence_floor, measure
 from agent.evaluation.scores import abstention_summary, summarise
 from knowledge.base import KnowledgeBase
 from knowledge.errors import RagchatError
@@ -47,6 +47,8 @@ class Sweep:
 
     k: int
     baseline: list[QuestionResult]
+    min_score: float = 0.0
+    """The evidence cosine in force (the setting, or calibrated on the documents)."""
     chunking: list[dict[str, Any]] = field(default_factory=list)
     fusion: list[dict[str, Any]] = field(default_factory=list)
     abstention: list[dict[str, Any]] = field(default_factory=list)
@@ -83,7 +85,8 @@ def sweep(
             "A sweep needs the embedding model to build and search variants — start Ollama "
             f"(`ollama serve`) and pull {s.embedding} (`ollama pull {s.embedding}`), then try again."
         )
-    result = Sweep(k=s.k, baseline=baseline)
+    floor = evidence_floor(assistant)
+    result = Sweep(k=s.k, baseline=baseline, min_score=floor)
     pairs = list(zip(questions, baseline, strict=True))
 
     def rows(
@@ -117,9 +120,10 @@ def sweep(
         for row in rows(index, weight, ("hybrid",)):
             result.fusion.append({"keyword_weight": weight, **row})
     for mode in ("vector", "hybrid"):  # keyword results carry no cosine: min_score does not apply
-        result.abstention += [abstention_summary(baseline, mode, threshold) for threshold in min_scores]
+        tried = sorted({*min_scores, floor} - {float("inf")})
+        result.abstention += [abstention_summary(baseline, mode, threshold) for threshold in tried]
     for mode in ("keyword", "hybrid"):
-        result.abstention += [abstention_summary(baseline, mode, s.min_score, threshold) for threshold in min_coverages]
+        result.abstention += [abstention_summary(baseline, mode, floor, threshold) for threshold in min_coverages]
     return result
 
 
