@@ -59,8 +59,10 @@ class Settings(BaseSettings):
     embedding_model: str | None = Field(
         None, description="Embedding model; default nomic-embed-text (ollama) or nomic-embed-text-v1.5 (local)."
     )
-    chunk_size: int = Field(500, ge=50, description="Largest chunk, in characters.")
-    chunk_overlap: int = Field(50, ge=0, description="Characters shared by neighbouring chunks.")
+    chunk_size: int = Field(800, ge=50, description="Largest chunk, in characters; a paragraph that fits is never cut.")
+    chunk_overlap: int = Field(
+        50, ge=0, description="Most characters neighbouring pieces of a cut paragraph share, in whole sentences."
+    )
     k: int = Field(4, ge=1, le=50, description="How many chunks are retrieved per question.")
     retrieval_mode: Literal["hybrid", "vector", "keyword"] = Field(
         "hybrid",

@@ -82,7 +82,7 @@ def test_after_freeing_space_the_ingest_completes(
     filler.unlink()
     capsys.readouterr()
     assert main(["ingest"]) == 0
-    assert capsys.readouterr().out.startswith("2 added, 0 updated, 0 removed, 2 unchanged (60 chunks embedded).")
+    assert capsys.readouterr().out.startswith("2 added, 0 updated, 0 removed, 2 unchanged (40 chunks embedded).")
     assert main(["search", "w1x3y7"]) == 0
     assert "long/long1.txt" in capsys.readouterr().out
 

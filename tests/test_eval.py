@@ -197,12 +197,12 @@ def test_sweep_needs_the_embedding_model(
 def test_cli_sweep_prints_its_tables_marking_the_current_values(
     env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["eval", str(write(tmp_path, LINES)), "--sweep", "--chunk-sizes", "300,500", "--overlaps", "50"]
+    args = ["eval", str(write(tmp_path, LINES)), "--sweep", "--chunk-sizes", "300,800", "--overlaps", "50"]
     assert main([*args, "--keyword-weights", "0.5", "--min-scores", "0.5"]) == 0
     out = capsys.readouterr().out
     for heading in ("Would abstain", "Chunk size and overlap", "Hybrid keyword weight", "Abstention thresholds"):
         assert heading in out
-    assert any(line.split()[:2] == ["500*", "50*"] for line in out.splitlines())
+    assert any(line.split()[:2] == ["800*", "50*"] for line in out.splitlines())
 
 
 def test_a_sweep_list_that_is_not_numbers_is_a_usage_error(

@@ -15,7 +15,7 @@ from ui.cli import main
 
 
 def big_file(settings: Settings) -> Path:
-    """One file of 290 chunks (150 paragraphs) in the documents folder."""
+    """One file of 150 chunks (150 paragraphs of about 700 characters) in the documents folder."""
     write_long_files(settings.docs_dir / "big", 1, paragraphs=150)
     return settings.docs_dir / "big" / "long0.txt"
 
@@ -48,7 +48,7 @@ def test_reading_names_the_file_and_its_place(settings: Settings) -> None:
 
 def test_splitting_counts_the_chunks_found_so_far(settings: Settings) -> None:
     splitting = [p for p in ingest_big_file(settings) if p.phase == "splitting"]
-    assert [p.chunks_done for p in splitting] == [0, 64, 128, 192, 256, 290]  # every 64 found, then the end
+    assert [p.chunks_done for p in splitting] == [0, 64, 128, 150]  # every 64 found, then the end
 
 
 def test_splitting_reports_characters_of_the_whole_file(settings: Settings) -> None:
@@ -61,8 +61,8 @@ def test_splitting_reports_characters_of_the_whole_file(settings: Settings) -> N
 
 def test_embedding_moves_per_batch_while_the_file_count_stays_0_of_1(settings: Settings) -> None:
     embedding = [p for p in ingest_big_file(settings) if p.phase == "embedding"]
-    assert [(p.chunks_done, p.chunks_total) for p in embedding] == [(n, 290) for n in (0, 64, 128, 192, 256, 290)]
-    assert [p.files_done for p in embedding] == [0, 0, 0, 0, 0, 1]
+    assert [(p.chunks_done, p.chunks_total) for p in embedding] == [(n, 150) for n in (0, 64, 128, 150)]
+    assert [p.files_done for p in embedding] == [0, 0, 0, 1]
     assert {(p.files_total, p.file) for p in embedding} == {(1, "big/long0.txt")}
 
 
@@ -81,7 +81,7 @@ def test_the_cli_bar_shows_each_phase(env: Settings, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "\rReading big/long0.txt: 0 chunks found, files 0/1\r" in err  # counts in a phase: tqdm's pace
     assert "\rSplitting big/long0.txt: 0 chunks found, files 0/1\r" in err
-    assert "Embedding: 100%" in err and "290/290" in err and "files 1/1" in err
+    assert "Embedding: 100%" in err and "150/150" in err and "files 1/1" in err
     assert err.index("Reading") < err.index("Splitting") < err.index("Embedding")
 
 
@@ -112,6 +112,6 @@ def test_the_page_bar_says_each_phase(settings: Settings) -> None:
     texts = [text for _, text in bar.calls]  # Markdown: the file name's "." is escaped, shown as "."
     assert texts[0] == "Reading big/long0\\.txt (file 1 of 1)…"
     assert texts[1] == "Splitting big/long0\\.txt: 0 chunks so far…"
-    assert texts[5] == "Splitting big/long0\\.txt: 256 chunks so far…"
-    assert texts[-1] == "Embedding: 290 of 290 chunks, 1 of 1 files"
+    assert texts[3] == "Splitting big/long0\\.txt: 128 chunks so far…"
+    assert texts[-1] == "Embedding: 150 of 150 chunks, 1 of 1 files"
     assert all(0.0 <= share <= 1.0 for share, _ in bar.calls)

@@ -17,7 +17,7 @@ def test_defaults() -> None:
         "nomic-embed-text",
         "ollama/nomic-embed-text",
     )
-    assert (s.chunk_size, s.chunk_overlap, s.k, s.num_ctx) == (500, 50, 4, 8192)
+    assert (s.chunk_size, s.chunk_overlap, s.k, s.num_ctx) == (800, 50, 4, 8192)
     assert (s.retrieval_mode, s.keyword_weight, s.min_score) == ("hybrid", 0.5, None)  # chosen in README's eval section
     assert (s.docs_dir, s.home) == (Path("rag_data"), Path(".ragchat"))
 

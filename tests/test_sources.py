@@ -155,7 +155,7 @@ def test_the_readme_question_opens_to_the_height(
     fake_ollama.enqueue("Gannet Point Light is 34 metres tall [1].")
     reply = ask(start(), "How tall is Gannet Point Light?").main.chat_message[1]
     opened = [[m.value for m in p.markdown] for p in popovers(reply.expander[0])]
-    [text] = [text for where, text in opened if where == "harbour\\_ledger\\_spring\\.md · line 5"]
+    [text] = [text for where, text in opened if where == "harbour\\_ledger\\_spring\\.md · lines 1–5"]
     assert "which stands 34 metres from its granite footing to the tip of its weathervane" in text
 
 
