@@ -405,9 +405,9 @@ def test_search_only_passages_from_a_hostile_document_are_text(
     down = ask(start(), "Quillmarsh lantern festival inline image")
     reply = down.main.chat_message[1]
     assert [active(text) for text in shown_markdown(reply)] == [[]] * len(shown_markdown(reply))
-    snippets = " ".join(visible(caption.value) for caption in reply.caption)
-    assert f"Heading heading alt (image: {R}/heading.png)" in snippets
-    assert f'<img srcset="{R}/srcset.png 1x">' in snippets  # raw HTML, shown as its characters
+    shown = " ".join(visible(text) for text in shown_markdown(reply))  # snippets and whole passages
+    assert f"Heading heading alt (image: {R}/heading.png)" in shown  # an image, shown as its alt text and address
+    assert f'<img srcset="{R}/srcset.png 1x">' in shown  # raw HTML, shown as its characters
 
 
 # -- health and search-only mode --------------------------------------------------------------
