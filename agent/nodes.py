@@ -12,7 +12,7 @@ invented citation numbers, so what is shown is exactly what is stored.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Literal, Protocol
 
 from langchain_core.documents import Document
@@ -23,6 +23,7 @@ from langgraph.graph import END
 from langgraph.runtime import Runtime
 
 from agent.citations import CitationStream
+from agent.collection import about_documents
 from agent.context import Context, min_score
 from agent.followups import conversation, is_instruction
 from agent.formatting import fit_history, format_docs, system_prompt
@@ -39,6 +40,8 @@ from agent.sources import MIN_COVERAGE, rate, source_record
 from agent.state import State
 from knowledge.keyword import coverage
 
+OVERVIEW_PASSAGES = 8
+"""Opening passages an overview of the documents is written from, at least (more when k is larger)."""
 HISTORY_FOR_REWRITE = 6
 """Messages (3 exchanges) the rewrite step sees: enough for "it" to resolve, little to read."""
 
@@ -60,6 +63,14 @@ class Searcher(Protocol):
         """Return the cosine from which a chunk counts as evidence, calibrated on the documents."""
         ...
 
+    def sources(self) -> list[str]:
+        """Return the indexed documents' source names."""
+        ...
+
+    def openings(self, sources: Collection[str] | None, limit: int, articles: bool = False) -> list[Document]:
+        """Return the first chunk of every file (of ``sources`` when given), or of every article."""
+        ...
+
 
 def context(runtime: Runtime[Context] | None) -> Context:
     """Return the turn's settings; the defaults when a graph is run without any."""
@@ -75,11 +86,14 @@ def contextualize(state: State, *, llm: BaseChatModel, searcher: Searcher) -> di
     """
     question = latest_question(state)
     history = conversation(state.get("messages", [])[:-1])  # search-only exchanges are no answers to build on
+    about = about_documents(question, searcher.sources())
+    plain = {"question": question, "query": own_words(question), "queries": [own_words(question)], "about": None}
+    if about is not None:  # "what is in these documents?": answered from what the index knows, no rewrite
+        return {**plain, "about": {"files": list(about.files), "topic": about.topic}, "route": "retrieve"}
     if not any(isinstance(m, AIMessage) for m in history):
-        first = own_words(question)  # first turn: no model call
-        return {"question": question, "query": first, "queries": [first], "route": "retrieve"}
+        return {**plain, "route": "retrieve"}  # first turn: no model call
     if is_instruction(question):
-        return {"question": question, "query": "", "queries": [], "route": "instruction"}
+        return {"question": question, "query": "", "queries": [], "about": None, "route": "instruction"}
     _status("rewriting")
     recent = history[-HISTORY_FOR_REWRITE:]
     prompt = CONTEXTUALIZE_PROMPT.format(history=render_history(recent), question=question, no_search=NO_SEARCH)
@@ -88,11 +102,11 @@ def contextualize(state: State, *, llm: BaseChatModel, searcher: Searcher) -> di
     except Exception:  # retrieval must never depend on the rewrite alone
         reply = ""
     if clean_rewrite(reply).removeprefix("Query:").strip().strip(".").upper() == NO_SEARCH:
-        return {"question": question, "query": "", "queries": [], "route": "instruction"}
+        return {"question": question, "query": "", "queries": [], "about": None, "route": "instruction"}
     rewritten, _why = check_rewrite(reply, question, [str(m.content) for m in recent])
     steady = history_query(question, history, searcher.rarity)
     queries = search_queries(question, rewritten, steady)
-    return {"question": question, "query": queries[0], "queries": queries, "route": "retrieve"}
+    return {"question": question, "query": queries[0], "queries": queries, "about": None, "route": "retrieve"}
 
 
 def route_after_contextualize(state: State) -> Literal["retrieve", "generate"]:
@@ -102,19 +116,45 @@ def route_after_contextualize(state: State) -> Literal["retrieve", "generate"]:
 
 # -- retrieve -------------------------------------------------------------------------------
 def retrieve(state: State, runtime: Runtime[Context], *, searcher: Searcher) -> dict[str, Any]:
-    """Find the chunks for the search query (in the thread's documents) and judge whether they can answer it."""
+    """Find the chunks for the search queries (in the thread's documents) and judge whether they can answer it."""
     _status("searching")
     turn = context(runtime)
-    query = state.get("query") or latest_question(state)
-    queries = state.get("queries") or [query]
-    found = searcher.search(queries, turn.k, turn.mode, turn.scope, turn.keyword_weight)
-    floor = min_score(turn, searcher)
-    documents = rate(found, query, floor)  # why each was found, said once for every view
+    documents, evidence_found = find(state, turn, searcher, turn.k)
     return {
         "documents": documents,
         "sources": [source_record(n, doc) for n, doc in enumerate(documents, start=1)],
-        "evidence": any(has_evidence(documents, q, floor) for q in queries),
+        "evidence": evidence_found,
     }
+
+
+def find(state: State, turn: Context, searcher: Searcher, k: int) -> tuple[list[Document], bool]:
+    """Return the passages for the turn in ``state`` (rated) and whether any is evidence.
+
+    An overview of the documents (see :mod:`agent.collection`) is the opening passage of each
+    file, or of each article of the files it names, and always has something to say; a question
+    about named files searches them alone; anything else searches the turn's queries, fused.
+    """
+    query = state.get("query") or latest_question(state)
+    queries = state.get("queries") or [query]
+    scope = turn.scope
+    about = state.get("about")
+    if about:
+        named = [f for f in about["files"] if scope is None or f in scope]
+        if about["files"] and not named:  # the thread may not search the files named: an ordinary question
+            about = None
+        elif not about["topic"]:
+            targets = named or (sorted(scope) if scope is not None else None)
+            documents = searcher.openings(targets, max(k, OVERVIEW_PASSAGES), articles=bool(named))
+            opening = "the opening of an article" if named else "the opening of the file"
+            for doc in documents:
+                doc.metadata["relevance"] = opening
+            return documents, bool(documents)
+        else:
+            scope, queries = frozenset(named), list(dict.fromkeys([about["topic"], *queries]))
+    found = searcher.search(queries, k, turn.mode, scope, turn.keyword_weight)
+    floor = min_score(turn, searcher)
+    documents = rate(found, query, floor)  # why each was found, said once for every view
+    return documents, any(has_evidence(documents, q, floor) for q in queries)
 
 
 def evidence(documents: list[Document], query: str) -> tuple[float, float]:

@@ -31,6 +31,9 @@ class State(TypedDict, total=False):
     queries: list[str]
     """Every query the turn searches with, fused; ``query`` first."""
 
+    about: dict[str, Any] | None
+    """For a question about the documents themselves (``agent.collection``): ``files`` it names, ``topic`` asked."""
+
     route: Literal["retrieve", "instruction"]
     """``instruction`` when the message only asks to change the previous answer (no search)."""
 

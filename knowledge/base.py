@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shlex
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,6 +130,15 @@ class KnowledgeBase:
         if not queries:
             raise RagchatError("The search query is empty — type some words to look for.")
         return self.require().search(queries if len(queries) > 1 else queries[0], k, mode, sources, keyword_weight)
+
+    def sources(self) -> list[str]:
+        """Return the indexed documents' source names, sorted (none before anything is indexed)."""
+        index = self.current()
+        return sorted(index.files) if index is not None else []
+
+    def openings(self, sources: Collection[str] | None, limit: int, articles: bool = False) -> list[Document]:
+        """Return the first chunk of every file (of ``sources`` when given), or of every article."""
+        return self.require().openings(sources, limit, articles)
 
     def evidence_threshold(self) -> float | None:
         """Return the calibrated cosine from which a chunk is evidence (see :mod:`knowledge.calibration`)."""

@@ -219,6 +219,28 @@ class KnowledgeIndex:
         first.metadata["chunks"] = len(rows)
         return first
 
+    def sources(self) -> list[str]:
+        """Return the indexed documents' source names, sorted."""
+        return sorted(self.files)
+
+    def openings(self, sources: Collection[str] | None, limit: int, articles: bool = False) -> list[Document]:
+        """Return how files begin: the first chunk of every file (of ``sources`` when given), or of every article.
+
+        In source and then file order, at most ``limit``; what an overview of the documents is written from.
+        """
+        wanted = None if sources is None else set(sources)
+        first: dict[tuple[str, object], tuple[int, int]] = {}
+        for row, meta in enumerate(self.store.metadatas):
+            source = meta.get("source", "")
+            if wanted is not None and source not in wanted:
+                continue
+            key = (source, meta.get("article") if articles else None)
+            start = int(meta.get("start_index") or 0)
+            if key not in first or start < first[key][0]:
+                first[key] = (start, row)
+        ordered = sorted(first.items(), key=lambda item: (item[0][0], item[1][0]))
+        return [self.store.document(row) for _, (_, row) in ordered[:limit]]
+
     def calibrate(self) -> Calibration | None:
         """Embed the held-aside questions unless done; ``None`` when the embedder cannot (it is down)."""
         if self.calibration is None and self.store.embedding is not None:

@@ -40,6 +40,12 @@ class ListSearcher:
     def evidence_threshold(self) -> float:
         return 0.5
 
+    def sources(self) -> list[str]:
+        return sorted({d.metadata.get("source", "") for d in self.documents})
+
+    def openings(self, sources: list[str] | None, limit: int, articles: bool = False) -> list[Document]:
+        return self.documents[:limit]
+
 
 class RecordingChatModel(GenericFakeChatModel):
     """Answers from a list and keeps every prompt it was given."""

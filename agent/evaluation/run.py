@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from agent.context import Context
 from agent.graph import rewriter as make_rewriter
-from agent.nodes import contextualize, evidence
+from agent.nodes import contextualize, evidence, find
 from knowledge.errors import RagchatError
 from knowledge.index import KnowledgeIndex
 
@@ -74,6 +75,8 @@ class QuestionResult:
     """Per mode, the 1-based rank of the first matching chunk within the top 10 (None: not found)."""
     evidence: dict[str, tuple[float, float] | None] = field(default_factory=dict)
     """Per mode, the best cosine and best query-word share in the top k: what abstention judges."""
+    about: dict[str, Any] | None = None
+    """What a question about the documents themselves names and asks (see ``agent.collection``)."""
     ideal_ranks: dict[str, int | None] = field(default_factory=dict)
     """Per mode, the rank when the question's ideal standalone rewrite is searched (follow-ups that have one)."""
     kind: str = ""
@@ -169,7 +172,10 @@ def evaluate(
         query = state.get("query") or item.question
         queries = state.get("queries") or [query]
         result = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers), queries)
-        result.ranks, result.evidence = measure(index, item, queries, k=s.k, keyword_weight=s.keyword_weight)
+        result.about = state.get("about")
+        result.ranks, result.evidence = measure(
+            index, item, queries, k=s.k, keyword_weight=s.keyword_weight, about=result.about
+        )
         result.kind = item.kind
         if item.turn and item.standalone:
             result.ideal_ranks, _ = measure(index, item, [item.standalone], k=s.k, keyword_weight=s.keyword_weight)
@@ -202,22 +208,30 @@ def measure(
     k: int,
     keyword_weight: float = 0.5,
     modes: Iterable[str] = MODES,
+    about: dict[str, Any] | None = None,
 ) -> tuple[dict[str, int | None], dict[str, tuple[float, float] | None]]:
-    """Search ``queries`` (fused) in each mode; return the rank of the first match and the evidence in the top ``k``.
+    """Find passages as the agent's retrieve step does, in each mode; return the first match's rank and the evidence.
 
-    A mode whose search fails (the embedding model is unreachable) gets rank -1 and no evidence.
+    The evidence is the best cosine and word share in the top ``k`` (an overview of the documents
+    always has some: it counts as (1, 1)). A mode whose search fails (the embedding model is
+    unreachable) gets rank -1 and no evidence.
     """
     ranks: dict[str, int | None] = {}
     signals: dict[str, tuple[float, float] | None] = {}
+    state = {"query": queries[0], "queries": queries, "about": about}
     for mode in modes:
+        turn = Context(k=k, mode=mode, keyword_weight=keyword_weight, min_score=1.0)  # rated only, not judged
         try:
-            documents = index.search(queries, max(DEPTH, k), mode, keyword_weight=keyword_weight)
+            documents, _ = find(state, turn, index, max(DEPTH, k))
         except RagchatError:
             if mode == "keyword":
                 raise
             ranks[mode], signals[mode] = -1, None  # vector search needs the embedding model
             continue
         ranks[mode] = first_match(documents[:DEPTH], item)
+        if about and not about.get("topic"):
+            signals[mode] = (1.0, 1.0)
+            continue
         found = [evidence(documents[:k], query) for query in queries]
         signals[mode] = (max(c for c, _ in found), max(w for _, w in found))  # either signal, from any query
     return ranks, signals

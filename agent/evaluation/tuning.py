@@ -96,7 +96,7 @@ def sweep(
         for item, base in pairs:
             ranked = QuestionResult(item.id, item.question, base.query, item.turn > 0, bool(item.answers), base.queries)
             ranked.ranks, ranked.evidence = measure(
-                target, item, base.queries, k=s.k, keyword_weight=weight, modes=modes
+                target, item, base.queries, k=s.k, keyword_weight=weight, modes=modes, about=base.about
             )
             variant.append(ranked)
         cutoffs = sorted({1, s.k, 10} | ({extra} if extra else set()))
