@@ -103,10 +103,11 @@ def contextualize(state: State, *, llm: BaseChatModel, searcher: Searcher) -> di
         reply = ""
     if clean_rewrite(reply).removeprefix("Query:").strip().strip(".").upper() == NO_SEARCH:
         return {"question": question, "query": "", "queries": [], "about": None, "route": "instruction"}
-    rewritten, _why = check_rewrite(reply, question, [str(m.content) for m in recent])
+    rewritten, why = check_rewrite(reply, question, [str(m.content) for m in recent])
     steady = history_query(question, history, searcher.rarity)
     queries = search_queries(question, rewritten, steady)
-    return {"question": question, "query": queries[0], "queries": queries, "about": None, "route": "retrieve"}
+    turn = {"question": question, "query": queries[0], "queries": queries, "about": None, "route": "retrieve"}
+    return {**turn, "rewrite_rejected": why}
 
 
 def route_after_contextualize(state: State) -> Literal["retrieve", "generate"]:

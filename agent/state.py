@@ -31,6 +31,9 @@ class State(TypedDict, total=False):
     queries: list[str]
     """Every query the turn searches with, fused; ``query`` first."""
 
+    rewrite_rejected: str
+    """Why the model's rewrite of this follow-up was not searched ("a refusal", "empty"...); "" when it was."""
+
     about: dict[str, Any] | None
     """For a question about the documents themselves (``agent.collection``): ``files`` it names, ``topic`` asked."""
 

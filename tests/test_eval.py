@@ -19,7 +19,7 @@ from agent.evaluation import (
 )
 from agent.settings import Settings
 from knowledge.errors import RagchatError
-from tests.fake_ollama import FakeOllama
+from tests.fake_ollama import FakeOllama, rewrite_request
 from ui.cli import main
 
 BELL = {"question": "Who cast the Quillmarsh tide bell?", "answers": ["Oriel Vantongeren"]}
@@ -227,5 +227,17 @@ def test_an_overlap_as_big_as_the_chunk_is_refused_before_anything_runs(
 
 def test_the_shipped_question_file_loads() -> None:
     questions = load_questions(Path(__file__).parents[1] / "rag_data" / "eval.jsonl")
-    assert len(questions) >= 30
-    assert sum(1 for q in questions if not q.answers) >= 5 and sum(1 for q in questions if q.turn) >= 3
+    assert len(questions) >= 150
+    follow_ups = [q for q in questions if q.turn]
+    assert len(follow_ups) >= 40 and all(q.standalone for q in follow_ups)
+    assert {"pronoun", "ellipsis", "previous-answer", "topic-shift"} <= {q.kind for q in follow_ups}
+    assert sum(1 for q in questions if not q.answers) >= 20
+    assert sum(1 for q in questions if q.kind == "collection") >= 5
+
+
+def test_the_rewrites_not_searched_are_counted_with_their_reason(
+    env: Settings, fake_ollama: FakeOllama, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_ollama.respond(lambda body: "I couldn't find this in your documents." if rewrite_request(body) else None)
+    assert main(["eval", str(write(tmp_path, LINES))]) == 0
+    assert "follow-up rewrites not searched: 1 of 1 (a refusal 1)" in capsys.readouterr().out

@@ -38,6 +38,8 @@ def run_eval(assistant: Assistant, args: argparse.Namespace) -> int:
     if note := ev.skipped_note(recall):
         say(note, file=sys.stderr)
     show(ev.refusal_table(results, assistant.settings, ev.evidence_floor(assistant)))
+    if line := ev.rewrite_line(results):
+        say(f"\n{line}")
     if line := ev.answer_line(results):
         say(f"\n{line}")
     if args.json_path:

@@ -7,7 +7,15 @@
 - :mod:`~agent.evaluation.report` turns the figures into table cells; the CLI prints them (nothing here prints).
 """
 
-from agent.evaluation.report import Table, answer_line, recall_table, refusal_table, skipped_note, sweep_tables
+from agent.evaluation.report import (
+    Table,
+    answer_line,
+    recall_table,
+    refusal_table,
+    rewrite_line,
+    skipped_note,
+    sweep_tables,
+)
 from agent.evaluation.run import (
     CUTOFFS,
     MODES,
@@ -42,6 +50,7 @@ __all__ = [
     "load_questions",
     "recall_table",
     "refusal_table",
+    "rewrite_line",
     "skipped_note",
     "summarise",
     "sweep",

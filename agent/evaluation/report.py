@@ -6,6 +6,7 @@ Shares are shown with two decimals (recall, MRR) or as percentages (refusals); `
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,23 @@ def refusal_table(results: list[QuestionResult], settings: Settings, min_score: 
     )
     refusals = [abstention_summary(results, mode, min_score) for mode in MODES]
     return Table(title, ("mode", "on answerable", "on unanswerable"), [refusal_cells(r) for r in refusals if r])
+
+
+def rewrite_line(results: list[QuestionResult]) -> str | None:
+    """Return how many follow-up rewrites the model got wrong and why, or None when there were no follow-ups.
+
+    >>> from agent.evaluation.run import QuestionResult as R
+    >>> rewrite_line([R("a", "q", "q", True, True, rewrite_rejected="a refusal"), R("b", "q", "q", True, True)])
+    'follow-up rewrites not searched: 1 of 2 (a refusal 1)'
+    """
+    follow_ups = [r for r in results if r.follow_up and r.about is None]
+    if not follow_ups:
+        return None
+    reasons = Counter(r.rewrite_rejected for r in follow_ups if r.rewrite_rejected)
+    why = ", ".join(f"{reason} {count}" for reason, count in reasons.most_common())
+    return f"follow-up rewrites not searched: {sum(reasons.values())} of {len(follow_ups)}" + (
+        f" ({why})" if why else ""
+    )
 
 
 def answer_line(results: list[QuestionResult]) -> str | None:

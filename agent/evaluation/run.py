@@ -77,6 +77,8 @@ class QuestionResult:
     """Per mode, the best cosine and best query-word share in the top k: what abstention judges."""
     about: dict[str, Any] | None = None
     """What a question about the documents themselves names and asks (see ``agent.collection``)."""
+    rewrite_rejected: str = ""
+    """Why the model's rewrite of this follow-up was not searched; "" when it was (or there was none)."""
     ideal_ranks: dict[str, int | None] = field(default_factory=dict)
     """Per mode, the rank when the question's ideal standalone rewrite is searched (follow-ups that have one)."""
     kind: str = ""
@@ -173,6 +175,7 @@ def evaluate(
         queries = state.get("queries") or [query]
         result = QuestionResult(item.id, item.question, query, item.turn > 0, bool(item.answers), queries)
         result.about = state.get("about")
+        result.rewrite_rejected = state.get("rewrite_rejected", "")
         result.ranks, result.evidence = measure(
             index, item, queries, k=s.k, keyword_weight=s.keyword_weight, about=result.about
         )
