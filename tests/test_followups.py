@@ -7,6 +7,7 @@ import pytest
 from agent.assistant import Assistant
 from agent.followups import is_instruction
 from agent.settings import Settings, load_settings
+from agent.turns import Done
 from tests.fake_ollama import FakeOllama, Fault, rewrite_request
 
 INSTRUCTIONS = [
@@ -88,16 +89,24 @@ MISBEHAVING = {
 }
 
 
+def follow_up_rewritten_as(app: Assistant, fake: FakeOllama, reply: str) -> tuple[Done, list[str]]:
+    """Ask who cast the bell, then "How heavy is it?" with the model rewriting it as ``reply``.
+
+    Returns the follow-up's result and the texts it sent for embedding (what it searched).
+    """
+    fake.respond(lambda body: reply if rewrite_request(body) else None)
+    fake.enqueue("Oriel Vantongeren cast it [1].")
+    app.ask("Who cast the Quillmarsh bell?", "t").run()
+    searched = len(fake.embedded_texts)
+    done = app.ask("How heavy is it?", "t").run()
+    return done, fake.embedded_texts[searched:]
+
+
 @pytest.mark.parametrize("reply", MISBEHAVING.values(), ids=MISBEHAVING.keys())
 def test_a_misbehaving_rewrite_is_not_searched_and_the_follow_up_still_finds_the_passage(
     assistant: Assistant, fake_ollama: FakeOllama, reply: str
 ) -> None:
-    fake_ollama.respond(lambda body: reply if rewrite_request(body) else None)
-    fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
-    assistant.ask("Who cast the Quillmarsh bell?", "t").run()
-    searched = len(fake_ollama.embedded_texts)
-    done = assistant.ask("How heavy is it?", "t").run()
-    queries = fake_ollama.embedded_texts[searched:]
+    done, queries = follow_up_rewritten_as(assistant, fake_ollama, reply)
     assert queries == ["search_query: How heavy is it? cast Quillmarsh bell Vantongeren"]
     assert not done.abstained and "612 kilograms" in done.sources[0]["text"]
 
@@ -128,13 +137,9 @@ def test_a_failed_rewrite_call_falls_back_to_the_query_made_without_the_model(
 def test_a_good_rewrite_in_a_chatty_wrapper_is_cleaned_and_searched_first(
     assistant: Assistant, fake_ollama: FakeOllama, reply: str
 ) -> None:
-    fake_ollama.respond(lambda body: reply if rewrite_request(body) else None)
-    fake_ollama.enqueue("Oriel Vantongeren cast it [1].")
-    assistant.ask("Who cast the Quillmarsh bell?", "t").run()
-    searched = len(fake_ollama.embedded_texts)
-    done = assistant.ask("How heavy is it?", "t").run()
+    done, queries = follow_up_rewritten_as(assistant, fake_ollama, reply)
     assert done.query == "How heavy is the Quillmarsh bell?"
-    assert fake_ollama.embedded_texts[searched:] == [
+    assert queries == [
         "search_query: How heavy is the Quillmarsh bell?",
         "search_query: How heavy is it? cast Quillmarsh bell Vantongeren",
     ]
