@@ -30,6 +30,7 @@ from knowledge.manifest import (
     write_atomic,
     write_generation,
 )
+from knowledge.passages import group, joined, openings
 from knowledge.store import MatrixStore, top_rows
 
 if TYPE_CHECKING:  # the class itself loads LangChain's runnables (~0.3 s), needed only to embed
@@ -51,8 +52,6 @@ RRF_K = 60
 """Reciprocal rank fusion constant (Cormack et al. use 60): a rank-r hit adds 1 / (60 + r)."""
 CANDIDATES_PER_K = 5
 """Hybrid search fuses the top ``5 * k`` (at least 50) of each list; every mode ranks ``5 * k`` candidates."""
-MAX_GAP = 2
-"""Characters between two chunks that still make them neighbours: a space, or a blank line between paragraphs."""
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 SEARCH_MODES: tuple[str, ...] = ("hybrid", "vector", "keyword")
@@ -149,97 +148,23 @@ class KnowledgeIndex:
         best_vector = np.max(vector_scores, axis=0) if vector_scores else None
         best_keyword = np.max(keyword_scores, axis=0) if keyword_scores else None
         results = []
-        for group in self._passages(rows.tolist(), k):
-            doc = self._joined(group)
-            doc.metadata["score"] = round(float(scores[rows.tolist().index(group[0])]), 4)
+        for members in group(self.store, rows.tolist(), k, self.info.chunk_size):
+            doc = joined(self.store, members)
+            doc.metadata["score"] = round(float(scores[rows.tolist().index(members[0])]), 4)
             if best_vector is not None:
-                doc.metadata["vector_score"] = round(float(max(best_vector[row] for row in group)), 4)
+                doc.metadata["vector_score"] = round(float(max(best_vector[row] for row in members)), 4)
             if best_keyword is not None:
-                doc.metadata["keyword_score"] = round(float(max(best_keyword[row] for row in group)), 4)
+                doc.metadata["keyword_score"] = round(float(max(best_keyword[row] for row in members)), 4)
             results.append(doc)
         return results
-
-    def _passages(self, ranked: list[int], k: int) -> list[list[int]]:
-        """Group the ranked rows into at most ``k`` passages, best first; neighbours share one place.
-
-        A chunk that overlaps, directly follows or directly precedes one already taken (same file
-        and article) joins it instead of taking a place of its own. A passage grows to twice the
-        chunk size at most; rows after the ``k``-th passage are left out.
-        """
-        passages: list[list[int]] = []
-        spans: list[tuple[str, object, int, int]] = []  # source, article, start, end of each passage
-        limit = 2 * max(self.info.chunk_size, 1)
-        for row in ranked:
-            meta, length = self.store.metadatas[row], len(self.store.texts[row])
-            start = int(meta.get("start_index") or 0)
-            end = start + length
-            for n, (source, article, first, last) in enumerate(spans):
-                joins = source == meta.get("source") and article == meta.get("article")
-                if (
-                    joins
-                    and start - last <= MAX_GAP
-                    and first - end <= MAX_GAP
-                    and max(end, last) - min(start, first) <= limit
-                ):
-                    passages[n].append(row)
-                    spans[n] = (source, article, min(start, first), max(end, last))
-                    break
-            else:
-                if len(passages) == k:
-                    break
-                passages.append([row])
-                spans.append((meta.get("source"), meta.get("article"), start, end))
-        return passages
-
-    def _joined(self, rows: list[int]) -> Document:
-        """Return one document for neighbouring rows: their text in file order, the first row's metadata widened.
-
-        Overlapping text is kept once; between chunks that only touch, the one or two characters the
-        splitter dropped are put back as a space (inside a paragraph) or a blank line (between two).
-        """
-        first = self.store.document(rows[0])
-        if len(rows) == 1:
-            return first
-        ordered = sorted(rows, key=lambda row: int(self.store.metadatas[row].get("start_index") or 0))
-        text, end = "", None
-        for row in ordered:
-            start, piece = int(self.store.metadatas[row].get("start_index") or 0), self.store.texts[row]
-            if end is None:
-                text, end = piece, start + len(piece)
-            elif start + len(piece) > end:
-                gap = start - end
-                text += (" " if gap == 1 else "\n\n" if gap > 1 else "") + piece[max(end - start, 0) :]
-                end = start + len(piece)
-        metas = [self.store.metadatas[row] for row in ordered]
-        first.page_content = text
-        first.metadata["start_index"] = metas[0].get("start_index")
-        if all("line_start" in m and "line_end" in m for m in metas):
-            first.metadata["line_start"] = min(m["line_start"] for m in metas)
-            first.metadata["line_end"] = max(m["line_end"] for m in metas)
-        first.metadata["chunks"] = len(rows)
-        return first
 
     def sources(self) -> list[str]:
         """Return the indexed documents' source names, sorted."""
         return sorted(self.files)
 
     def openings(self, sources: Collection[str] | None, limit: int, articles: bool = False) -> list[Document]:
-        """Return how files begin: the first chunk of every file (of ``sources`` when given), or of every article.
-
-        In source and then file order, at most ``limit``; what an overview of the documents is written from.
-        """
-        wanted = None if sources is None else set(sources)
-        first: dict[tuple[str, object], tuple[int, int]] = {}
-        for row, meta in enumerate(self.store.metadatas):
-            source = meta.get("source", "")
-            if wanted is not None and source not in wanted:
-                continue
-            key = (source, meta.get("article") if articles else None)
-            start = int(meta.get("start_index") or 0)
-            if key not in first or start < first[key][0]:
-                first[key] = (start, row)
-        ordered = sorted(first.items(), key=lambda item: (item[0][0], item[1][0]))
-        return [self.store.document(row) for _, (_, row) in ordered[:limit]]
+        """Return the first chunk of every file (of ``sources`` when given), or of every article (``passages``)."""
+        return openings(self.store, sources, limit, articles)
 
     def calibrate(self) -> Calibration | None:
         """Embed the held-aside questions unless done; ``None`` when the embedder cannot (it is down)."""
