@@ -88,6 +88,8 @@ def ideal_rewrites() -> dict[str, str]:
 
 def matrix() -> int:
     """Evaluate every embedder × rewriter on the sample documents; print one table."""
+    from tqdm import tqdm
+
     from agent.assistant import Assistant
     from agent.evaluation import evaluate, evidence_floor, load_questions, summarise
     from agent.settings import load_settings
@@ -102,7 +104,8 @@ def matrix() -> int:
                     settings = load_settings(ollama_host=fake.url, home=home, docs_dir=ROOT / "rag_data")
                     assistant = Assistant(settings)
                     assistant.ensure_index()
-                    results = evaluate(assistant, questions)
+                    with tqdm(total=len(questions), desc=f"{embedder}, {rewriter}", unit="q", file=sys.stderr) as bar:
+                        results = evaluate(assistant, questions, on_question=lambda _, bar=bar: bar.update())
                     calibrated = evidence_floor(assistant)
                     assistant.close()
             finally:

@@ -72,6 +72,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
     args = parser.parse_args(argv)
+    from tqdm import tqdm
+
     from agent.assistant import Assistant
     from agent.evaluation import (
         abstention_summary,
@@ -94,7 +96,8 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="ragchat-smollm2-") as home:
             assistant = Assistant(load_settings(ollama_host=fake.url, home=home, docs_dir=ROOT / "rag_data"))
             assistant.ensure_index()
-            results = evaluate(assistant, questions, answers=True)
+            with tqdm(total=len(questions), desc="Questions", unit="q", file=sys.stderr) as bar:
+                results = evaluate(assistant, questions, answers=True, on_question=lambda _: bar.update())
             floor = evidence_floor(assistant)
             assistant.close()
     finally:
