@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import unicodedata
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from agent.context import Context
@@ -156,7 +155,6 @@ class Conversations:
         """
         from langchain_core.messages import AIMessage, HumanMessage
 
-        from agent.context import min_score
         from agent.sources import rate, source_record
         from agent.thread_store import store_error
 
@@ -164,7 +162,7 @@ class Conversations:
         info = self.registry.get(thread_id)
         turn = Context.of(self.settings, info.scope if info else None)  # a limited thread searches only its documents
         found = self.knowledge.search(question, turn.k, "keyword", turn.scope, turn.keyword_weight)
-        rated = rate(found, question, min_score(replace(turn, mode="keyword"), self.knowledge))
+        rated = rate(found, question, float("inf"))  # a keyword search computes no cosine: no bar to name
         records = [source_record(n, doc) for n, doc in enumerate(rated, start=1)]
         details = {"search_only": True, "sources": records, "query": question}
         exchange = [HumanMessage(question), AIMessage(SEARCH_ONLY_LABEL, additional_kwargs=details)]

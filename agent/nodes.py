@@ -87,13 +87,12 @@ def contextualize(state: State, *, llm: BaseChatModel, searcher: Searcher) -> di
     question = latest_question(state)
     history = conversation(state.get("messages", [])[:-1])  # search-only exchanges are no answers to build on
     about = about_documents(question, searcher.sources())
-    plain = {"question": question, "query": own_words(question), "queries": [own_words(question)], "about": None}
     if about is not None:  # "what is in these documents?": answered from what the index knows, no rewrite
-        return {**plain, "about": {"files": list(about.files), "topic": about.topic}, "route": "retrieve"}
+        return _turn(question, [own_words(question)], about={"files": list(about.files), "topic": about.topic})
     if not any(isinstance(m, AIMessage) for m in history):
-        return {**plain, "route": "retrieve"}  # first turn: no model call
+        return _turn(question, [own_words(question)])  # first turn: no model call
     if is_instruction(question):
-        return {"question": question, "query": "", "queries": [], "about": None, "route": "instruction"}
+        return _turn(question, [], route="instruction")
     _status("rewriting")
     recent = history[-HISTORY_FOR_REWRITE:]
     prompt = CONTEXTUALIZE_PROMPT.format(history=render_history(recent), question=question, no_search=NO_SEARCH)
@@ -101,13 +100,24 @@ def contextualize(state: State, *, llm: BaseChatModel, searcher: Searcher) -> di
         reply = str(llm.invoke([HumanMessage(prompt)]).content)
     except Exception:  # retrieval must never depend on the rewrite alone
         reply = ""
-    if clean_rewrite(reply).removeprefix("Query:").strip().strip(".").upper() == NO_SEARCH:
-        return {"question": question, "query": "", "queries": [], "about": None, "route": "instruction"}
+    if clean_rewrite(reply).strip(".").upper() == NO_SEARCH:
+        return _turn(question, [], route="instruction")
     rewritten, why = check_rewrite(reply, question, [str(m.content) for m in recent])
     steady = history_query(question, history, searcher.rarity)
-    queries = search_queries(question, rewritten, steady)
-    turn = {"question": question, "query": queries[0], "queries": queries, "about": None, "route": "retrieve"}
-    return {**turn, "rewrite_rejected": why}
+    return _turn(question, search_queries(question, rewritten, steady), rejected=why)
+
+
+def _turn(
+    question: str,
+    queries: list[str],
+    route: str = "retrieve",
+    about: dict[str, Any] | None = None,
+    rejected: str = "",
+) -> dict[str, Any]:
+    """Return contextualize's update; every key is set each turn, so nothing of the last turn's is left over."""
+    query = queries[0] if queries else ""
+    return {"question": question, "query": query, "queries": queries, "about": about, "route": route,
+            "rewrite_rejected": rejected}  # fmt: skip
 
 
 def route_after_contextualize(state: State) -> Literal["retrieve", "generate"]:

@@ -129,7 +129,7 @@ class KnowledgeBase:
         queries = [q.strip() for q in ([query] if isinstance(query, str) else query) if q and q.strip()]
         if not queries:
             raise RagchatError("The search query is empty — type some words to look for.")
-        return self.require().search(queries if len(queries) > 1 else queries[0], k, mode, sources, keyword_weight)
+        return self.require().search(queries, k, mode, sources, keyword_weight)
 
     def sources(self) -> list[str]:
         """Return the indexed documents' source names, sorted (none before anything is indexed)."""

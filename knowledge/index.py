@@ -148,9 +148,11 @@ class KnowledgeIndex:
         best_vector = np.max(vector_scores, axis=0) if vector_scores else None
         best_keyword = np.max(keyword_scores, axis=0) if keyword_scores else None
         results = []
-        for members in group(self.store, rows.tolist(), k, self.info.chunk_size):
+        ranked = rows.tolist()
+        rank_of = {row: n for n, row in enumerate(ranked)}
+        for members in group(self.store, ranked, k, self.info.chunk_size):
             doc = joined(self.store, members)
-            doc.metadata["score"] = round(float(scores[rows.tolist().index(members[0])]), 4)
+            doc.metadata["score"] = round(float(scores[rank_of[members[0]]]), 4)
             if best_vector is not None:
                 doc.metadata["vector_score"] = round(float(max(best_vector[row] for row in members)), 4)
             if best_keyword is not None:
