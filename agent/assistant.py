@@ -48,7 +48,7 @@ class Assistant:
     search_only, history = Via("conversations", "search_only"), Via("conversations", "history")
     threads, set_scope = Via("conversations", "threads"), Via("conversations", "set_scope")
     rename_thread, delete_thread = Via("conversations", "rename"), Via("conversations", "delete")
-    export_thread, close = Via("conversations", "export"), Via("conversations", "close")
+    export_thread = Via("conversations", "export")
     registry, graph = Via("conversations", "registry"), Via("conversations", "graph")
     checkpointer = Via("conversations", "checkpointer")
 
@@ -122,6 +122,11 @@ class Assistant:
         if self._own_llm:  # a chat model given to the constructor is not Ollama's to check
             self._model_check.require(self.settings)
         return self.conversations.ask(question, thread_id)
+
+    def close(self) -> None:
+        """Let go of the thread store and the index's database (the next use opens them again)."""
+        self.conversations.close()
+        self.knowledge.close()
 
     def health(self) -> Health:
         """Return whether Ollama answers and has the configured models."""

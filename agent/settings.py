@@ -168,9 +168,9 @@ class Settings(BaseSettings):
         return embedding_name(self.embedding_backend, self.embedding_model)
 
     @property
-    def index_dir(self) -> Path:
-        """Where the index lives."""
-        return self.home / "index"
+    def index_path(self) -> Path:
+        """The index database (SQLite; the Postgres engine keeps it elsewhere)."""
+        return self.home / "knowledge.sqlite"
 
 
 MAX_TIMEOUT = 86400
@@ -322,7 +322,7 @@ def save_preferences(settings: Settings, **changes: object) -> Settings:
     unknown = sorted(set(changes) - set(PREFERENCE_FIELDS))
     if unknown:
         raise RagchatError(f"{', '.join(unknown)} cannot be saved from the page — set it in the environment.")
-    from knowledge.index import write_atomic
+    from knowledge.atomic import write_atomic
 
     updated = _validated({**settings.model_dump(), **changes})
     preferences = {**read_preferences(settings.home), **{k: getattr(updated, k) for k in changes}}

@@ -14,8 +14,6 @@ disk is a one-line error and everything stays where it is.
 from __future__ import annotations
 
 import contextlib
-import errno
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +22,15 @@ from pathlib import Path
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
 
-from knowledge.errors import RagchatError, explain_os_error, write_refusal
+from knowledge.errors import (
+    SQLITE_BUSY_CODES,
+    SQLITE_CORRUPT_CODES,
+    RagchatError,
+    explain_os_error,
+    sqlite_code,
+    sqlite_disk_fault,
+    write_refusal,
+)
 
 DATABASE = "threads.sqlite"
 BUSY_TIMEOUT = 10.0
@@ -38,12 +44,6 @@ CREATE TABLE IF NOT EXISTS ragchat_threads (
     messages INTEGER NOT NULL DEFAULT 0,
     scope TEXT
 )"""
-# SQLite's primary result codes (the low byte of an extended code).
-CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
-BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
-FULL_CODE, IOERR_CODE = 13, 10
-FULL_BELOW = 1 << 20
-"""A disk I/O error on a disk with less than this free is a full disk (SQLite reports it as I/O)."""
 
 
 class DamagedStore(sqlite3.DatabaseError):
@@ -52,17 +52,14 @@ class DamagedStore(sqlite3.DatabaseError):
 
 def is_damaged(exc: sqlite3.Error) -> bool:
     """Return whether ``exc`` says the database file itself is corrupt (the only reason to set it aside)."""
-    return isinstance(exc, DamagedStore) or _code(exc) in CORRUPT_CODES
+    return isinstance(exc, DamagedStore) or sqlite_code(exc) in SQLITE_CORRUPT_CODES
 
 
 def store_error(exc: sqlite3.Error, home: Path) -> RagchatError:
     """Return the one-line error for a thread database failure met while using ``home``."""
-    code = _code(exc)
-    if code in BUSY_CODES:
+    if sqlite_code(exc) in SQLITE_BUSY_CODES:
         return RagchatError("ragchat's thread store is busy in another process — try again in a moment.")
-    if code == FULL_CODE or (code == IOERR_CODE and _free_bytes(home) < FULL_BELOW):
-        return explain_os_error(OSError(errno.ENOSPC, "disk full"), home)
-    refusal = write_refusal(home)
+    refusal = sqlite_disk_fault(exc, home) or write_refusal(home)
     if refusal:
         return refusal
     if is_damaged(exc):
@@ -87,17 +84,6 @@ def translated(home: Path | None) -> Iterator[None]:
         if explained is None:
             raise
         raise explained from exc
-
-
-def _code(exc: sqlite3.Error) -> int:
-    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-
-
-def _free_bytes(folder: Path) -> int:
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return FULL_BELOW
 
 
 def connect(home: Path) -> tuple[sqlite3.Connection, str | None]:

@@ -1,42 +1,43 @@
 """The knowledge base: one data folder's index, and every way it changes or is searched.
 
 :class:`KnowledgeBase` is the single seam between ragchat's conversations and its storage:
-it opens the saved index (again when another process saved a newer one), ingests folders
+it opens the index (and picks up what another process committed since), ingests folders
 and uploads, forgets files, searches, and holds the locking and damage handling that go
-with them. It knows nothing of chat. A different storage engine sits behind this class.
+with them. It knows nothing of chat. The storage engine behind it is a database
+(:mod:`knowledge.engine`): SQLite in the data folder unless another engine is given.
 
-Writers take a file lock in the data folder, so one ingest runs at a time across
-processes, and change a private copy of the index: questions keep reading the live one
-until the new one is complete and saved, then see it at once.
+One writer at a time (a lock the engine holds across processes); every change is a set
+of transactions the size of what changed, so questions go on during an ingest and see
+each file's new chunks as soon as they are committed, never half of a file.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, explain_os_error, write_refusal
-from knowledge.index import MANIFEST, IndexInfo, KnowledgeIndex, SearchMode
+from knowledge import legacy
+from knowledge.engine import Engine, IndexInfo
+from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, write_refusal
+from knowledge.index import KnowledgeIndex, SearchMode
+from knowledge.sqlite_engine import SQLiteEngine
 
 # Reading files, embedding and uploads are imported where used: `ragchat sources` and a
 # keyword search need none of them.
 if TYPE_CHECKING:
-    from filelock import FileLock
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
 
     from knowledge.ingest import Progress, SyncReport
     from knowledge.uploads import SavedUpload
-
-WRITE_LOCK = "index.lock"
-WRITE_LOCK_WAIT = 2.0
-"""Seconds to wait for another process's ingest before saying so (they can take minutes)."""
 
 
 @dataclass
@@ -69,41 +70,51 @@ class KnowledgeBase:
         *,
         chunk_size: int,
         chunk_overlap: int,
+        engine: Engine | None = None,
     ) -> None:
         """Describe the knowledge base; nothing is read until it is first used.
 
         Args:
-            home: The data folder (the index lives in ``home/index``).
+            home: The data folder (the SQLite index lives in ``home/knowledge.sqlite``).
             docs_dir: The documents folder that a plain ingest reads.
             embedding: The embedder's identity recorded with the index (``ollama/nomic-embed-text``).
             embeddings: Returns the embedding model; called only when something must be embedded.
             chunk_size: Characters per chunk for a new index.
             chunk_overlap: Characters shared by neighbouring chunks in a new index.
+            engine: Where the index is stored (default: SQLite in ``home``).
         """
         self.home, self.docs_dir, self.embedding = Path(home), Path(docs_dir), embedding
         self._embeddings = embeddings
-        self._info = IndexInfo(embedding, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-        self._index: KnowledgeIndex | None = None
-        self._stamp: tuple[int, int] | None = None
+        self._chunking = (chunk_size, chunk_overlap)
+        self.engine: Engine = engine if engine is not None else SQLiteEngine(self.home)
+        self._index = KnowledgeIndex(self.engine, embeddings)
         self._lock = threading.RLock()
         self._writer = threading.RLock()
-        self._file_lock: FileLock | None = None
+        self._legacy_checked = False
 
     # -- reading ----------------------------------------------------------------------
     def current(self) -> KnowledgeIndex | None:
-        """Return the saved index, or ``None`` if nothing has been ingested yet.
+        """Return the index, or ``None`` if nothing has been ingested yet.
 
-        If another process (the CLI beside the web page) saved a newer index since, that one
-        is loaded: a ``stat`` of the manifest per call keeps long-running pages current.
+        Each call picks up what was committed since the last (by this process or another: the
+        CLI beside the web page) — a read of a few bytes when nothing changed. An index in the
+        format before SQLite is moved into the database first, without embedding anything.
 
         Raises:
             RagchatError: if the index is damaged or was built by another embedding model.
         """
+        self._migrate_legacy()
         with self._lock:
-            stamp = self._manifest_stamp()
-            if self._index is None or stamp != self._stamp:
-                # the embedding client is made when a search first needs it: not for a keyword search
-                self._index, self._stamp = KnowledgeIndex.load(self.home, self._embeddings, self.embedding), stamp
+            self.engine.refresh()
+            info = self.engine.info
+            if info is None or not (self.engine.files or self.engine.forgotten):
+                return None
+            if info.embedding != self.embedding:
+                raise EmbedderMismatch(
+                    f"The index was built with {info.embedding} ({info.dimension}-d) but ragchat is set to "
+                    f"{self.embedding} — rebuild it with `ragchat ingest --rebuild`, "
+                    "or switch the embedding setting back."
+                )
             return self._index
 
     def require(self) -> KnowledgeIndex:
@@ -161,14 +172,14 @@ class KnowledgeBase:
     def ingest(
         self, paths: Sequence[str | Path] | None = None, progress: Progress | None = None, rebuild: bool = False
     ) -> IngestResult:
-        """Bring the index up to date with ``paths`` (default: the documents folder) and save it.
+        """Bring the index up to date with ``paths`` (default: the documents folder).
 
-        Only new and changed files are embedded. ``rebuild`` starts from an empty index (needed
-        after changing the embedding model) that still keeps forgotten files out; an unreadable
-        index is set aside first, and the result says so. The index on disk is replaced only by a
-        complete new version. Forgotten files stay out unless a path names them (see
-        :func:`knowledge.ingest.sync`); a path that does not exist is also tried as a source name
-        in the documents folder.
+        Only new and changed files are embedded, and each is committed as soon as its chunks
+        are: a failure part-way keeps the files that completed. ``rebuild`` starts from an empty
+        index (needed after changing the embedding model) that still keeps forgotten files out;
+        an index the database reports damaged is set aside first, and the result says so.
+        Forgotten files stay out unless a path names them (see :func:`knowledge.ingest.sync`); a
+        path that does not exist is also tried as a source name in the documents folder.
 
         Raises:
             RagchatError: if another process is ingesting, the disk refuses, or no document is readable.
@@ -180,26 +191,27 @@ class KnowledgeBase:
         with self._writing():  # one writer at a time, across processes; questions go on meanwhile
             forgotten: set[str] = set()
             if rebuild:
-                forgotten = KnowledgeIndex.read_forgotten(self.home)  # before a damaged index is set aside
-                warnings += self._set_aside_if_unreadable()
-            index = None if rebuild else self._private_copy()
-            if index is None:
-                index = KnowledgeIndex.empty(self._embeddings, self._info)
-                index.forgotten = forgotten
-            start, done = index.generation, False
+                forgotten, warnings = self._clear_for_rebuild()
+            else:
+                self.current()  # a damaged index or another embedder: say so before changing anything
+            chunk_size, chunk_overlap = self._chunking
+            self.engine.start(
+                IndexInfo(self.embedding, chunk_size=chunk_size, chunk_overlap=chunk_overlap), reset=rebuild
+            )
+            if forgotten:
+                self.engine.forget((), forgotten)
+            with self._lock:
+                self.engine.refresh()
             try:
                 report = sync(
-                    index, targets, docs_dir=self.docs_dir, home=self.home, embeddings=self._embeddings(),
-                    progress=progress,
-                )  # fmt: skip
-                done = True
-            finally:  # even a failed sync may have saved the files that completed; but a failed
-                # save (full disk) leaves this copy ahead of the disk: the disk's is read again
-                saved = index.generation > start or (done and index.generation > 0)
-                self._swap(index if saved else None)
-            if index.chunk_count == 0:
+                    self._index, targets, docs_dir=self.docs_dir, embeddings=self._embeddings(), progress=progress
+                )
+            finally:
+                with self._lock:
+                    self.engine.refresh()  # what was committed, even by a sync that failed part-way
+            if self._index.chunk_count == 0:
                 raise nothing_indexed(targets, report)
-            return IngestResult(index=index, report=report, warnings=warnings)
+            return IngestResult(index=self._index, report=report, warnings=warnings)
 
     def ensure(self, progress: Progress | None = None) -> KnowledgeIndex:
         """Return the index, building it from the documents folder if none exists yet."""
@@ -238,9 +250,7 @@ class KnowledgeBase:
             RagchatError: if a name matches nothing in the index (nothing is removed then).
         """
         with self._writing():
-            index = self._private_copy()  # swapped in once saved
-            if index is None:
-                raise no_index()
+            index = self.require()
             sources = [source for name in names for source in self._matching(index, name)]
             paths = [Path(index.files[s].path) for s in sources]
             docs = Path(os.path.abspath(self.docs_dir))
@@ -248,13 +258,18 @@ class KnowledgeBase:
             for folder in sorted({path.parent for path in doomed}):  # refuse before the index changes
                 if refusal := write_refusal(folder):
                     raise refusal
-            index.remove_sources(sources)
-            index.forgotten.update(s for s, path in zip(sources, paths, strict=True) if path not in doomed)
-            index.save(self.home)
-            self._swap(index)
+            keep_out = [s for s, path in zip(sources, paths, strict=True) if path not in doomed]
+            self.engine.forget(sources, keep_out)
+            with self._lock:
+                self.engine.refresh()
             for path in doomed:
                 path.unlink(missing_ok=True)
             return sources
+
+    def close(self) -> None:
+        """Let go of the database (it opens again when next used)."""
+        with self._lock:
+            self.engine.close()
 
     # -- inside -------------------------------------------------------------------------
     def _matching(self, index: KnowledgeIndex, name: str) -> list[str]:
@@ -275,61 +290,64 @@ class KnowledgeBase:
             )
         raise RagchatError(f"{name} is not in the index — `ragchat sources` lists what is.")
 
-    def _private_copy(self) -> KnowledgeIndex | None:
-        # From disk, not the live object: questions keep using the live index while this one
-        # changes, and see the new one only once it is complete and saved.
-        return KnowledgeIndex.load(self.home, self._embeddings, self.embedding)
+    def _migrate_legacy(self) -> None:
+        """Move an index in the format before SQLite into the database, once, reusing its vectors."""
+        if self._legacy_checked or not isinstance(self.engine, SQLiteEngine):
+            return
+        if legacy.found(self.home) and not self.engine.exists():
+            with self._writing():
+                if legacy.found(self.home) and not self.engine.exists():  # not done by another process meanwhile
+                    legacy.migrate(self.home, self.engine.path)
+        self._legacy_checked = True
 
-    def _swap(self, index: KnowledgeIndex | None) -> None:
-        """Make ``index`` (``None``: whatever is on disk) the one questions read, all at once."""
-        with self._lock:
-            self._index, self._stamp = index, self._manifest_stamp()
+    def _clear_for_rebuild(self) -> tuple[set[str], list[str]]:
+        """Before a rebuild: keep the forgotten sources, and move a damaged or old-format index out of the way.
 
-    def _manifest_stamp(self) -> tuple[int, int] | None:
+        Only damage is set aside (renamed, never deleted). A readable index of another model is
+        emptied by the rebuild as usual; a disk that refuses to be read is no damage: its error is
+        raised and nothing is renamed.
+        """
+        warnings: list[str] = []
+        if isinstance(self.engine, SQLiteEngine) and legacy.found(self.home) and not self.engine.exists():
+            try:
+                forgotten = set(legacy.read(self.home)[0].forgotten)
+                shutil.rmtree(self.home / legacy.FOLDER, ignore_errors=True)
+                (self.home / "index.json").unlink(missing_ok=True)
+            except IndexDamaged:
+                forgotten = set()
+                kept = _set_aside_legacy(self.home)
+                warnings.append(f"The unreadable index was kept as {kept}; a new one is being built.")
+            self._legacy_checked = True
+            return forgotten, warnings
         try:
-            stat = (self.home / "index" / MANIFEST).stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
-
-    def _set_aside_if_unreadable(self) -> list[str]:
-        # Only damage is set aside. A readable index of another model is replaced by the
-        # rebuild as usual; a disk that refuses to be read (permission) is no damage: its
-        # error is raised and nothing is renamed.
-        try:
-            KnowledgeIndex.load(self.home, None, self.embedding)
-        except EmbedderMismatch:
-            return []
+            with self._lock:
+                self.engine.refresh()
+            return set(self.engine.forgotten), warnings
         except IndexDamaged:
-            kept = KnowledgeIndex.set_aside(self.home)
+            with self._lock:
+                kept = self.engine.set_aside()
             if kept:
-                return [f"The unreadable index was kept as {kept.name}; a new one is being built."]
-        return []
+                warnings.append(f"The unreadable index was kept as {Path(kept).name}; a new one is being built.")
+            return set(), warnings
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
-        """Hold the right to change the index: one thread here, one process on this data folder."""
-        from filelock import FileLock, Timeout
+        """Hold the right to change the index: one thread here, one writer on this knowledge base."""
+        with self._writer, self.engine.writing():
+            yield
 
-        with self._writer:
-            try:
-                self.home.mkdir(parents=True, exist_ok=True)
-                if self._file_lock is None:
-                    self._file_lock = FileLock(self.home / WRITE_LOCK)
-                self._file_lock.acquire(timeout=WRITE_LOCK_WAIT)
-            except Timeout as exc:  # before OSError: filelock's Timeout is a TimeoutError
-                raise RagchatError(
-                    "Another ragchat is updating the index right now — try again when it has finished."
-                ) from exc
-            except OSError as exc:  # a read-only or full disk: say so, change nothing
-                fault = explain_os_error(exc, self.home)
-                if fault is None:
-                    raise
-                raise fault from exc
-            try:
-                yield
-            finally:
-                self._file_lock.release()
+
+def _set_aside_legacy(home: Path) -> str:
+    """Rename an unreadable old-format index (folder or first-version file) aside; return its new name."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    kept = ""
+    for name in (legacy.FOLDER, "index.json"):
+        path = home / name
+        if path.exists():
+            target = path.with_name(f"{path.stem}.damaged-{stamp}{path.suffix}")
+            os.replace(path, target)
+            kept = kept or target.name
+    return kept
 
 
 def no_index() -> RagchatError:

@@ -100,7 +100,12 @@ class Calibration:
         Just above the percentile (at four decimals), so that where most unrelated questions
         meet nothing at all (cosine 0 with a small corpus), another that meets nothing is no evidence.
         """
-        scores = self.best_scores(chunks)
+        return self.threshold_of(self.best_scores(chunks), percentile)
+
+    @staticmethod
+    def threshold_of(best: np.ndarray, percentile: float = PERCENTILE) -> float | None:
+        """Return the threshold for these best cosines of the held-aside questions (see :meth:`threshold`)."""
+        scores = np.sort(best)
         if not len(scores):
             return None
         return math.floor(float(np.percentile(scores, percentile)) * 10_000 + 1) / 10_000

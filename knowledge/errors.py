@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 
@@ -58,6 +59,39 @@ def explain_os_error(exc: BaseException, folder: str | Path) -> RagchatError | N
             "or use another folder, and try again."
         )
     return None
+
+
+# SQLite's primary result codes (the low byte of an extended code).
+SQLITE_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+SQLITE_BUSY_CODES = frozenset({5, 6})  # SQLITE_BUSY, SQLITE_LOCKED
+SQLITE_FULL, SQLITE_IOERR, SQLITE_READONLY, SQLITE_CANTOPEN = 13, 10, 8, 14
+FULL_BELOW = 1 << 20
+"""A disk I/O error on a disk with less than this free is a full disk (SQLite reports it as I/O)."""
+
+
+def sqlite_code(exc: BaseException) -> int:
+    """Return SQLite's primary result code carried by ``exc`` (0 when it has none)."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def sqlite_disk_fault(exc: BaseException, folder: Path, database: Path | None = None) -> RagchatError | None:
+    """Return the one-line error when a SQLite failure is a full, read-only or forbidden disk, else ``None``.
+
+    The message names ``folder`` when it refuses writes, else the ``database`` file itself when that does.
+    """
+    code = sqlite_code(exc)
+    if code == SQLITE_FULL or (code == SQLITE_IOERR and _free_bytes(folder) < FULL_BELOW):
+        return explain_os_error(OSError(errno.ENOSPC, "disk full"), folder)
+    if code in (SQLITE_READONLY, SQLITE_CANTOPEN, SQLITE_IOERR) or "readonly" in str(exc):
+        return write_refusal(folder) or (write_refusal(database) if database is not None else None)
+    return None
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return FULL_BELOW
 
 
 def write_refusal(folder: str | Path) -> RagchatError | None:

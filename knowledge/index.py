@@ -1,52 +1,34 @@
-"""The knowledge index in memory: chunks with their vectors and keyword index, the file manifest, and search.
+"""Search over one knowledge base, the same on every storage engine.
 
-Search modes: ``vector`` (cosine over the matrix store), ``keyword`` (BM25; needs no
-embedding model) and ``hybrid`` (both, fused by reciprocal rank). Any mode can be
-restricted to a set of sources. Saving and loading go through :mod:`knowledge.manifest`:
-a new generation folder, then an atomic switch of ``current.json`` to it.
+Search modes: ``vector`` (cosine), ``keyword`` (the engine's full-text BM25 over the
+stems of :mod:`knowledge.keyword`; needs no embedding model) and ``hybrid`` (both, fused
+by weighted reciprocal rank). Several queries can be fused the same way, and any mode can
+be restricted to a set of sources. The engine (:mod:`knowledge.engine`) ranks; this class
+embeds the query, fuses the rankings, joins neighbouring chunks into passages and judges
+what counts as evidence, so grounding behaves alike on SQLite and on Postgres.
+
+A :class:`KnowledgeIndex` is a live view: what it holds is what the engine last read
+(:meth:`knowledge.engine.Engine.refresh`), a committed state of the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from langchain_core.documents import Document
 
 from knowledge.calibration import Calibration, embed_held_aside
-from knowledge.errors import RagchatError, explain_os_error
-from knowledge.keyword import KeywordIndex
-from knowledge.manifest import (
-    MANIFEST,
-    FileRecord,
-    IndexInfo,
-    now,
-    read_calibration,
-    read_forgotten,
-    read_index,
-    set_aside,
-    write_atomic,
-    write_generation,
-)
-from knowledge.passages import group, joined, openings
-from knowledge.store import MatrixStore, top_rows
+from knowledge.engine import Engine, FileRecord, IndexInfo, Ranking
+from knowledge.errors import RagchatError
+from knowledge.keyword import idf, stems
+from knowledge.passages import group, joined
 
 if TYPE_CHECKING:  # the class itself loads LangChain's runnables (~0.3 s), needed only to embed
+    from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
 
-# Where the manifest's names lived before: other modules import them from here.
-__all__ = [
-    "MANIFEST",
-    "SEARCH_MODES",
-    "FileRecord",
-    "IndexInfo",
-    "KnowledgeIndex",
-    "SearchMode",
-    "now",
-    "write_atomic",
-]
+__all__ = ["SEARCH_MODES", "FileRecord", "IndexInfo", "KnowledgeIndex", "SearchMode"]
 
 RRF_K = 60
 """Reciprocal rank fusion constant (Cormack et al. use 60): a rank-r hit adds 1 / (60 + r)."""
@@ -58,50 +40,48 @@ SEARCH_MODES: tuple[str, ...] = ("hybrid", "vector", "keyword")
 
 
 class KnowledgeIndex:
-    """Chunks with their vectors and keyword index, plus the manifest of files they came from."""
+    """One knowledge base as searched: its files, chunks and embedder, over a storage engine."""
 
-    def __init__(
-        self,
-        store: MatrixStore,
-        info: IndexInfo,
-        files: dict[str, FileRecord] | None = None,
-        keyword: KeywordIndex | None = None,
-        generation: int = 0,
-        forgotten: Collection[str] = (),
-    ) -> None:
-        """Wrap a filled ``store``; the keyword index is built on first use when not given."""
-        self.store = store
-        self.info = info
-        self.files = files or {}
-        self.forgotten = set(forgotten)
-        """Sources the user forgot: folder ingests leave them out until one is named again."""
-        self._keyword = keyword
-        self._keyword_version = store.version if keyword is not None else -1
-        self._source_column: tuple[int, np.ndarray] | None = None
-        self.generation = generation
-        self.calibration: Calibration | None = None
-        """The held-aside questions' vectors (see :mod:`knowledge.calibration`); made on first need."""
+    def __init__(self, engine: Engine, embeddings: Embeddings | Callable[[], Embeddings] | None) -> None:
+        """Search ``engine``'s chunks; ``embeddings`` (or a function making it) embeds queries when needed."""
+        self.engine = engine
+        self._embeddings = embeddings
         self._threshold: tuple[int, float | None] | None = None
 
-    @classmethod
-    def empty(cls, embeddings: Embeddings | Callable[[], Embeddings] | None, info: IndexInfo) -> KnowledgeIndex:
-        """Return an index with no chunks."""
-        return cls(MatrixStore(embeddings), info)
-
-    # -- reading ------------------------------------------------------------------------
+    # -- what is indexed ----------------------------------------------------------------
     @property
-    def keyword(self) -> KeywordIndex:
-        """The BM25 index over the current chunks (rebuilt if the chunks changed)."""
-        if self._keyword is None or self._keyword_version != self.store.version:
-            self._keyword = KeywordIndex(self.store.texts)
-            self._keyword_version = self.store.version
-        return self._keyword
+    def info(self) -> IndexInfo:
+        """What the index was built with."""
+        assert self.engine.info is not None  # a KnowledgeIndex is made only for a started engine
+        return self.engine.info
+
+    @property
+    def files(self) -> dict[str, FileRecord]:
+        """The indexed files by source name."""
+        return self.engine.files
+
+    @property
+    def forgotten(self) -> set[str]:
+        """Sources the user forgot: folder ingests leave them out until one is named again."""
+        return self.engine.forgotten
 
     @property
     def chunk_count(self) -> int:
         """How many chunks the index holds."""
-        return len(self.store)
+        return self.engine.chunk_count
 
+    def sources(self) -> list[str]:
+        """Return the indexed documents' source names, sorted."""
+        return sorted(self.files)
+
+    @property
+    def embedding(self) -> Embeddings | None:
+        """The embedding model, made on first use; ``None`` when the index was opened without one."""
+        if callable(self._embeddings) and not hasattr(self._embeddings, "embed_query"):
+            self._embeddings = self._embeddings()
+        return self._embeddings
+
+    # -- search -------------------------------------------------------------------------
     def search(
         self,
         query: str | Sequence[str],
@@ -110,7 +90,7 @@ class KnowledgeIndex:
         sources: Collection[str] | None = None,
         keyword_weight: float = 0.5,
     ) -> list[Document]:
-        """Return the ``k`` best chunks for ``query`` (one text, or several fused), best first.
+        """Return the ``k`` best passages for ``query`` (one text, or several fused), best first.
 
         Each document's metadata gains ``score`` (the ranking score of ``mode``: cosine for
         ``vector``, BM25 for ``keyword``, fused rank score scaled to 0..1 for ``hybrid`` and for
@@ -125,57 +105,46 @@ class KnowledgeIndex:
             raise RagchatError(f"Unknown search mode {mode!r} — use one of: {', '.join(SEARCH_MODES)}.")
         if not 0.0 <= keyword_weight <= 1.0:
             raise RagchatError(f"keyword_weight must be between 0 and 1, not {keyword_weight}.")
-        mask = self.source_mask(sources)
-        if self.chunk_count == 0 or not queries or (mask is not None and not mask.any()):
+        scope = None if sources is None else set(sources)
+        if self.chunk_count == 0 or not queries or (scope is not None and not scope & set(self.files)):
             return []
-        vector_scores = keyword_scores = None
-        if mode in ("vector", "hybrid"):
-            vector_scores = [self.store.vectors @ _unit(self.store.embed_query(q)) for q in queries]
-        if mode in ("keyword", "hybrid"):
-            keyword_scores = [self.keyword.scores(q) for q in queries]
         fetch = CANDIDATES_PER_K * k  # neighbours merge into one passage: more candidates fill the k places
-        if mode == "vector" and len(queries) == 1:
-            ranking = _masked(vector_scores[0], mask)
-            rows = top_rows(ranking, min(fetch, _allowed(mask, self.chunk_count)))
-            scores = ranking[rows]
-        elif mode == "keyword" and len(queries) == 1:
-            ranking = _masked(keyword_scores[0], mask)
-            rows = top_rows(ranking, fetch)
-            rows = rows[ranking[rows] > 0]  # no shared word, no keyword hit
-            scores = ranking[rows]
+        depth = fetch if len(queries) == 1 and mode != "hybrid" else max(fetch, 50)
+        vectors = [self._query_vector(q) for q in queries] if mode in ("vector", "hybrid") else []
+        words = [stems(q) for q in queries] if mode in ("keyword", "hybrid") else []
+        vector_lists = [self.engine.vector_ranking(v, depth, scope) for v in vectors]
+        keyword_lists = [self.engine.keyword_ranking(w, depth, scope) for w in words]
+        if len(queries) == 1 and mode != "hybrid":
+            keys, scores = (vector_lists or keyword_lists)[0]
+            ranked, score_of = keys[:fetch].tolist(), dict(zip(keys.tolist(), scores.tolist(), strict=True))
         else:
-            rows, scores = self._fuse(vector_scores or [], keyword_scores or [], mask, fetch, keyword_weight)
-        best_vector = np.max(vector_scores, axis=0) if vector_scores else None
-        best_keyword = np.max(keyword_scores, axis=0) if keyword_scores else None
+            ranked, score_of = _fuse(vector_lists, keyword_lists, fetch, keyword_weight)
+        chunks = self.engine.chunks(ranked)
+        ranked = [key for key in ranked if key in chunks]  # removed meanwhile by another writer
         results = []
-        ranked = rows.tolist()
-        rank_of = {row: n for n, row in enumerate(ranked)}
-        for members in group(self.store, ranked, k, self.info.chunk_size):
-            doc = joined(self.store, members)
-            doc.metadata["score"] = round(float(scores[rank_of[members[0]]]), 4)
-            if best_vector is not None:
-                doc.metadata["vector_score"] = round(float(max(best_vector[row] for row in members)), 4)
-            if best_keyword is not None:
-                doc.metadata["keyword_score"] = round(float(max(best_keyword[row] for row in members)), 4)
+        for members in group(chunks, ranked, k, self.info.chunk_size):
+            doc = joined(chunks, members)
+            doc.metadata["score"] = round(float(score_of[members[0]]), 4)
+            if vectors:
+                doc.metadata["vector_score"] = round(self._best(members, vectors, self.engine.cosines), 4)
+            if words:
+                doc.metadata["keyword_score"] = round(self._best(members, words, self.engine.keyword_scores), 4)
             results.append(doc)
         return results
 
-    def sources(self) -> list[str]:
-        """Return the indexed documents' source names, sorted."""
-        return sorted(self.files)
-
     def openings(self, sources: Collection[str] | None, limit: int, articles: bool = False) -> list[Document]:
-        """Return the first chunk of every file (of ``sources`` when given), or of every article (``passages``)."""
-        return openings(self.store, sources, limit, articles)
+        """Return the first chunk of every file (of ``sources`` when given), or of every article."""
+        return self.engine.openings(None if sources is None else set(sources), limit, articles)
 
+    # -- evidence -----------------------------------------------------------------------
     def calibrate(self) -> Calibration | None:
-        """Embed the held-aside questions unless done; ``None`` when the embedder cannot (it is down)."""
-        if self.calibration is None and self.store.embedding is not None:
+        """Return the held-aside questions' vectors (embedded unless stored); ``None`` when the embedder is down."""
+        if self.engine.calibration is None and self.embedding is not None:
             try:
-                self.calibration = embed_held_aside(self.store.embedding)
+                self.engine.calibration = embed_held_aside(self.embedding)
             except Exception:  # noqa: BLE001 (an unreachable embedder: no cosine can count as evidence now)
                 return None
-        return self.calibration
+        return self.engine.calibration
 
     def evidence_threshold(self) -> float | None:
         """Return the cosine from which a chunk counts as evidence here, calibrated on these chunks.
@@ -183,141 +152,63 @@ class KnowledgeIndex:
         What unrelated questions score against this index (see :mod:`knowledge.calibration`),
         recomputed when the chunks change; ``None`` when there are no chunks or no embedder.
         """
-        if self._threshold is not None and self._threshold[0] == self.store.version:
+        if self._threshold is not None and self._threshold[0] == self.engine.version:
             return self._threshold[1]
         calibration = self.calibrate()
-        if calibration is None:
+        if calibration is None or not self.chunk_count:
             return None
-        self._threshold = (self.store.version, calibration.threshold(self.store.vectors))
+        self._threshold = (self.engine.version, calibration.threshold_of(self.engine.best_cosines(calibration.vectors)))
         return self._threshold[1]
 
     def rarity(self, words: Sequence[str]) -> list[float]:
-        """Return how rare each word is in the indexed chunks (IDF; see :meth:`KeywordIndex.rarity`)."""
-        return self.keyword.rarity(words)
+        """Return how rare each word is in the indexed chunks: BM25's IDF, a word no chunk holds the rarest.
 
-    def source_mask(self, sources: Collection[str] | None) -> np.ndarray | None:
-        """Return a row mask for chunks of ``sources`` (``None`` means every chunk)."""
-        if sources is None:
-            return None
-        if self._source_column is None or self._source_column[0] != self.store.version:
-            column = np.array([m.get("source", "") for m in self.store.metadatas], dtype=object)
-            self._source_column = (self.store.version, column)
-        return np.isin(self._source_column[1], list(sources))
-
-    def _fuse(
-        self,
-        vector_scores: list[np.ndarray],
-        keyword_scores: list[np.ndarray],
-        mask: np.ndarray | None,
-        k: int,
-        keyword_weight: float,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted reciprocal rank fusion of one vector and/or keyword list per query.
-
-        A rank-r hit in a list adds ``weight / (RRF_K + r)``, where a query's vector lists weigh
-        ``1 - keyword_weight`` and its keyword lists ``keyword_weight`` (either alone: 1), shared
-        equally among the queries. Scores are scaled so that first place in every list is 1.
+        A word of several stems (``Wrayburn-Hale``) counts as its rarest; a stopword gets 0.
         """
-        depth = max(CANDIDATES_PER_K * k, 50)
-        share = {"vector": 1.0 - keyword_weight, "keyword": keyword_weight}
-        if not vector_scores or not keyword_scores:
-            share = {"vector": 1.0, "keyword": 1.0}
-        lists = [("vector", s) for s in vector_scores] + [("keyword", s) for s in keyword_scores]
-        queries = max(len(vector_scores), len(keyword_scores))
-        fused: dict[int, float] = {}
-        for kind, scores in lists:
-            ranking = _masked(scores, mask)
-            if kind == "vector":
-                rows = top_rows(ranking, min(depth, _allowed(mask, self.chunk_count)))
-            else:
-                rows = top_rows(ranking, depth)
-                rows = rows[ranking[rows] > 0]  # no shared word, no keyword hit
-            weight = share[kind] / queries
-            for rank, row in enumerate(rows.tolist(), start=1):
-                fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank)
-        best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
-        top_possible = sum(share[kind] / queries for kind, _ in lists) / (RRF_K + 1)  # first in every list
-        rows = np.array([row for row, _ in best], dtype=np.int64)
-        return rows, np.array([score / top_possible for _, score in best], dtype=np.float64)
+        if not self.chunk_count:
+            return [0.0] * len(words)
+        per_word = [stems(word) for word in words]
+        holding = self.engine.document_frequency(sorted({s for word in per_word for s in word}))
+        return [max((idf(self.chunk_count, holding.get(s, 0)) for s in word), default=0.0) for word in per_word]
 
-    # -- changing -----------------------------------------------------------------------
-    def remove_sources(self, sources: Collection[str]) -> int:
-        """Drop every chunk of ``sources`` and their manifest entries; return the chunks removed."""
-        mask = self.source_mask(sources)
-        removed = int(mask.sum()) if mask is not None else 0
-        if removed:
-            self.store.keep_rows(~mask)
-        for source in sources:
-            self.files.pop(source, None)
-        return removed
-
-    # -- disk ---------------------------------------------------------------------------
-    def save(self, home: str | Path) -> None:
-        """Write a new generation and switch ``current.json`` to it atomically.
-
-        Raises:
-            RagchatError: if the disk is full, read-only or refuses access; the index on
-                disk is then the one before, whole, and nothing half-written stays.
-        """
-        folder = Path(home) / "index"
-        try:
-            write_generation(
-                folder,
-                self.store,
-                self.keyword,
-                self.info,
-                self.files,
-                self.forgotten,
-                self.generation + 1,
-                self.calibration,
+    # -- inside -------------------------------------------------------------------------
+    def _query_vector(self, query: str) -> np.ndarray:
+        embedding = self.embedding
+        if embedding is None:
+            raise RagchatError("This search needs the embedding model — use keyword search, or start Ollama.")
+        vector = np.asarray(embedding.embed_query(query), dtype=np.float32)
+        if vector.shape != (self.info.dimension,):
+            raise RagchatError(
+                f"The embedding model returned {vector.size}-d vectors but the index holds {self.info.dimension}-d "
+                "ones — rebuild it with `ragchat ingest --rebuild`, or switch the embedding setting back."
             )
-        except OSError as exc:
-            fault = explain_os_error(exc, folder)
-            if fault is None:
-                raise
-            raise fault from exc
-        self.generation += 1
+        return vector
 
     @staticmethod
-    def set_aside(home: str | Path) -> Path | None:
-        """Rename an unreadable index (folder and first-version file) to ``*.damaged-<time>``; never delete it."""
-        return set_aside(home)
-
-    @classmethod
-    def load(
-        cls, home: str | Path, embeddings: Embeddings | Callable[[], Embeddings] | None, embedding: str
-    ) -> KnowledgeIndex | None:
-        """Load the index under ``home`` (checked as :func:`knowledge.manifest.read_index` says), or ``None``.
-
-        Raises:
-            IndexDamaged: if the index is unreadable, inconsistent, or from another ragchat.
-            EmbedderMismatch: if it was made by another embedder.
-            RagchatError: if the disk refuses to be read (permission): nothing is damaged then.
-        """
-        found = read_index(Path(home), embeddings, embedding)
-        if found is None:
-            return None
-        manifest, store, keyword = found
-        generation = int(manifest.generation[1:])
-        index = cls(store, manifest.info, manifest.files, keyword, generation=generation, forgotten=manifest.forgotten)
-        index.calibration = read_calibration(Path(home), manifest, store.dimension)
-        return index
-
-    @staticmethod
-    def read_forgotten(home: str | Path) -> set[str]:
-        """Return the sources forgotten in the index under ``home``; none if it has no readable manifest."""
-        return read_forgotten(home)
+    def _best(members: list[int], queries: list, scored: Callable[..., dict[int, float]]) -> float:
+        """The best score of any member chunk for any query (0 where none scored)."""
+        return float(max((max(scored(q, members).values(), default=0.0) for q in queries), default=0.0))
 
 
-def _unit(vector: list[float]) -> np.ndarray:
-    array = np.asarray(vector, dtype=np.float32)
-    norm = np.linalg.norm(array)
-    return array / norm if norm else array
+def _fuse(
+    vector_lists: list[Ranking], keyword_lists: list[Ranking], k: int, keyword_weight: float
+) -> tuple[list[int], dict[int, float]]:
+    """Weighted reciprocal rank fusion of one vector and/or keyword list per query.
 
-
-def _masked(scores: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    return scores if mask is None else np.where(mask, scores, -np.inf)
-
-
-def _allowed(mask: np.ndarray | None, total: int) -> int:
-    return total if mask is None else int(mask.sum())
+    A rank-r hit in a list adds ``weight / (RRF_K + r)``, where a query's vector lists weigh
+    ``1 - keyword_weight`` and its keyword lists ``keyword_weight`` (either alone: 1), shared
+    equally among the queries. Scores are scaled so that first place in every list is 1.
+    """
+    share = {"vector": 1.0 - keyword_weight, "keyword": keyword_weight}
+    if not vector_lists or not keyword_lists:
+        share = {"vector": 1.0, "keyword": 1.0}
+    lists = [("vector", keys) for keys, _ in vector_lists] + [("keyword", keys) for keys, _ in keyword_lists]
+    queries = max(len(vector_lists), len(keyword_lists))
+    fused: dict[int, float] = {}
+    for kind, keys in lists:
+        weight = share[kind] / queries
+        for rank, key in enumerate(keys.tolist(), start=1):
+            fused[key] = fused.get(key, 0.0) + weight / (RRF_K + rank)
+    best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+    top_possible = sum(share[kind] / queries for kind, _ in lists) / (RRF_K + 1)  # first in every list
+    return [key for key, _ in best], {key: score / top_possible for key, score in best}

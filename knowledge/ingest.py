@@ -2,14 +2,14 @@
 
 :func:`sync` finds the files (:mod:`knowledge.scan`), plans what must change
 (:func:`knowledge.plan.plan_sync`, a pure function), then applies the plan: read, split,
-embed and save, reporting progress. A file is unchanged when its size and modification
-time match the manifest, or, if they do not, when its SHA-256 does; unchanged files cost
+embed and commit, reporting progress. A file is unchanged when its size and modification
+time match its record, or, if they do not, when its SHA-256 does; unchanged files cost
 a ``stat`` and no embedding. Chunks of changed and new files are embedded in batches (one
-request per batch, across file boundaries). A file is applied to the index only once all
-its chunks are embedded, so a failure part-way (Ollama stops, a batch errors) saves the
-files that completed, leaves every other file as it was, and re-running picks up exactly
-what is missing. Chunk ids derive from source, position and text, so re-ingesting never
-duplicates.
+request per batch, across file boundaries). A file is committed to the database, its old
+chunks out and its new ones in, in one transaction as soon as all its chunks are embedded,
+so a failure part-way (Ollama stops, a batch errors, the process is killed) keeps the files
+that completed, leaves every other file as it was, and re-running picks up exactly what is
+missing. Chunk ids derive from source, position and text, so re-ingesting never duplicates.
 
 Forgotten files (``KnowledgeIndex.forgotten``, by source name) are left out of an
 ingest of a whole folder, and reported; naming the file, or a sub-folder of the
@@ -18,6 +18,7 @@ documents folder holding it, adds it back to the index.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -29,9 +30,11 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
+from knowledge.calibration import IDENTITY
+from knowledge.engine import FileChunks, FileRecord
 from knowledge.errors import RagchatError
 from knowledge.formats import UnreadableFile, read_regular
-from knowledge.index import FileRecord, KnowledgeIndex, now
+from knowledge.index import KnowledgeIndex
 from knowledge.loader import load_file
 from knowledge.plan import ToRead, look, plan_sync, targets
 from knowledge.scan import scan
@@ -108,26 +111,27 @@ def sync(
     paths: Sequence[str | Path],
     *,
     docs_dir: Path,
-    home: Path,
     embeddings: Embeddings,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> SyncReport:
-    """Update ``index`` from ``paths`` (files or folders) and save it under ``home`` if it changed.
+    """Update ``index`` from ``paths`` (files or folders), committing each change as it is ready.
 
-    Files under a given folder that the manifest knows but the disk no longer has are
+    Files under a given folder that the index knows but the disk no longer has are
     removed from the index. Unreadable files are reported in ``skipped``, never raised.
     Forgotten files are left out and listed in ``forgotten`` unless a path names them:
-    the file itself, or a sub-folder of ``docs_dir`` holding it.
+    the file itself, or a sub-folder of ``docs_dir`` holding it. The caller holds the
+    engine's write lock.
 
     Raises:
-        RagchatError: if a path does not exist, or embedding fails (after saving the
+        RagchatError: if a path does not exist, or embedding fails (after committing the
             files that were complete).
     """
     roots = [_existing(Path(p), docs_dir) for p in paths]
     for root in roots:
         if not root.exists():
             raise RagchatError(f"No such file or folder: {root} — check the path and try again.")
+    engine = index.engine
     found = scan(roots, docs_dir)
     plan = plan_sync(index.files, look(found.files), index.forgotten, targets(roots, docs_dir), found.unlisted)
     reading = _read(plan.read, index, len(found.files), progress, batch_size)
@@ -138,22 +142,22 @@ def sync(
         removed=plan.remove + reading.unreadable,  # indexed sources whose old chunks must go
         forgotten=list(plan.left_out),
     )
-    error: Exception | None = None
-    try:
-        _embed(reading.pending, embeddings, batch_size, progress)
-    except Exception as exc:  # keep what completed; raise after saving it
-        error = exc
-    complete = [p for p in reading.pending if len(p.vectors) == len(p.chunks)]
-    _apply(index, complete, set(report.removed))
-    for item in complete:
-        (report.added if item.is_new else report.updated).append(item.record.source)
-        report.chunks_embedded += len(item.chunks)
-    if report.changed or reading.touched:
-        if error is None:
-            index.calibrate()  # saved with the index: questions then need no extra embedding
-        index.save(home)
-    if error is not None:
-        raise error
+    if report.removed or reading.touched:  # one small transaction before the long part
+        engine.commit(remove=report.removed, touched=reading.touched)
+
+    def commit(complete: list[_Pending]) -> None:
+        engine.commit(add=[FileChunks(p.record, p.chunks, _stacked(p.vectors)) for p in complete])
+        for item in complete:
+            (report.added if item.is_new else report.updated).append(item.record.source)
+            report.chunks_embedded += len(item.chunks)
+
+    if empty := [item for item in reading.pending if not item.chunks]:  # nothing to embed, still indexed
+        commit(empty)
+    _embed(reading.pending, embeddings, batch_size, progress, commit)
+    if report.changed and engine.info is not None and engine.info.calibration != IDENTITY:
+        calibration = index.calibrate()  # stored with the index: questions then need no extra embedding
+        if calibration is not None:
+            engine.save_calibration(calibration)
     return report
 
 
@@ -163,8 +167,8 @@ class _Reading:
 
     pending: list[_Pending] = field(default_factory=list)
     unchanged: int = 0
-    touched: bool = False
-    """A file's modification time changed but not its content: the new time must be saved."""
+    touched: list[FileRecord] = field(default_factory=list)
+    """Files whose modification time changed but not their content: the new time must be saved."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     """Indexed sources that can no longer be read: their old chunks must go."""
@@ -184,8 +188,7 @@ def _read(
             data = read_regular(path)  # hashed and parsed from the same bytes: one read
             digest = hashlib.sha256(data).hexdigest()
             if item.old and item.old.sha256 == digest:
-                item.old.size, item.old.mtime_ns = item.file.size, item.file.mtime_ns
-                reading.touched = True
+                reading.touched.append(dataclasses.replace(item.old, size=item.file.size, mtime_ns=item.file.mtime_ns))
                 reading.unchanged += 1
                 continue
             documents = load_file(path, source, data)
@@ -227,7 +230,14 @@ def embedding_text(chunk: Document) -> str:
     return chunk.page_content
 
 
-def _embed(pending: list[_Pending], embeddings: Embeddings, batch_size: int, progress: Progress | None) -> None:
+def _embed(
+    pending: list[_Pending],
+    embeddings: Embeddings,
+    batch_size: int,
+    progress: Progress | None,
+    commit: Callable[[list[_Pending]], None],
+) -> None:
+    """Embed the pending files' chunks in batches; ``commit`` each batch's newly complete files at once."""
     queue = [(item, chunk) for item in pending for chunk in item.chunks]
     files_total, chunks_total = len(pending), len(queue)
     files_done = sum(1 for item in pending if not item.chunks)
@@ -238,10 +248,14 @@ def _embed(pending: list[_Pending], embeddings: Embeddings, batch_size: int, pro
         vectors = embeddings.embed_documents([embedding_text(chunk) for _, chunk in batch])
         if len(vectors) != len(batch):
             raise RagchatError(f"The embedding model returned {len(vectors)} vectors for {len(batch)} chunks.")
+        complete = []
         for (item, _), vector in zip(batch, np.asarray(vectors, dtype=np.float32), strict=True):
             item.vectors.append(vector)
             if len(item.vectors) == len(item.chunks):
-                files_done += 1
+                complete.append(item)
+        if complete:
+            commit(complete)
+            files_done += len(complete)
         if progress:
             reached = batch[-1][0].record.source
             progress(IngestProgress(files_done, files_total, start + len(batch), chunks_total, "embedding", reached))
@@ -258,19 +272,8 @@ def _splitting(progress: Progress, files_done: int, files_total: int, source: st
     return report
 
 
-def _apply(index: KnowledgeIndex, complete: list[_Pending], stale: set[str]) -> None:
-    replaced = stale | {item.record.source for item in complete}
-    if replaced:
-        index.remove_sources(replaced)
-    vectors = [v for item in complete for v in item.vectors]  # stacked once, inside add_vectors
-    if vectors:
-        chunks = [chunk for item in complete for chunk in item.chunks]
-        texts, metadatas = [c.page_content for c in chunks], [c.metadata for c in chunks]
-        index.store.add_vectors(vectors, texts, metadatas, [c.id for c in chunks])
-    for item in complete:
-        item.record.indexed_at = now()
-        index.files[item.record.source] = item.record
-        index.forgotten.discard(item.record.source)  # named again: back in the index
+def _stacked(vectors: list[np.ndarray]) -> np.ndarray:
+    return np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
 
 
 def _existing(path: Path, docs_dir: Path) -> Path:

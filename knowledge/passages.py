@@ -1,28 +1,25 @@
-"""Passages from ranked chunks: neighbours joined into one, and how files begin.
+"""Passages from ranked chunks: neighbours joined into one.
 
 Among the k places of a search, two chunks of the same passage — overlapping, or one directly
 after the other in the same article — would say the same thing twice; :func:`group` puts them
-in one place and :func:`joined` gives that place the file's own text across them. For a
-question about the documents themselves, :func:`openings` gives the first chunk of each file
-(or of each article).
+in one place and :func:`joined` gives that place the file's own text across them. Both work on
+the ranked chunks as the engine returned them, by key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-    from knowledge.store import MatrixStore
-
 MAX_GAP = 2
 """Characters between two chunks that still make them neighbours: a space, or a blank line between paragraphs."""
 
 
-def group(store: MatrixStore, ranked: list[int], k: int, chunk_size: int) -> list[list[int]]:
-    """Group the ranked rows into at most ``k`` passages, best first; neighbours share one place.
+def group(chunks: Mapping[int, Document], ranked: list[int], k: int, chunk_size: int) -> list[list[int]]:
+    """Group the ranked chunk keys into at most ``k`` passages, best first; neighbours share one place.
 
     A chunk that overlaps, directly follows or directly precedes one already taken (same file
     and article) joins it instead of taking a place of its own. A passage grows to twice the
@@ -32,7 +29,7 @@ def group(store: MatrixStore, ranked: list[int], k: int, chunk_size: int) -> lis
     spans: list[tuple[str, object, int, int]] = []  # source, article, start, end of each passage
     limit = 2 * max(chunk_size, 1)
     for row in ranked:
-        meta, length = store.metadatas[row], len(store.texts[row])
+        meta, length = chunks[row].metadata, len(chunks[row].page_content)
         start = int(meta.get("start_index") or 0)
         end = start + length
         for n, (source, article, first, last) in enumerate(spans):
@@ -54,26 +51,29 @@ def group(store: MatrixStore, ranked: list[int], k: int, chunk_size: int) -> lis
     return passages
 
 
-def joined(store: MatrixStore, rows: list[int]) -> Document:
-    """Return one document for neighbouring rows: their text in file order, the first row's metadata widened.
+def joined(chunks: Mapping[int, Document], rows: list[int]) -> Document:
+    """Return one new document for neighbouring chunks: their text in file order, the first one's metadata widened.
 
     Overlapping text is kept once; between chunks that only touch, the one or two characters the
     splitter dropped are put back as a space (inside a paragraph) or a blank line (between two).
     """
-    first = store.document(rows[0])
+    from langchain_core.documents import Document
+
+    top = chunks[rows[0]]
+    first = Document(page_content=top.page_content, metadata=dict(top.metadata), id=top.id)
     if len(rows) == 1:
         return first
-    ordered = sorted(rows, key=lambda row: int(store.metadatas[row].get("start_index") or 0))
+    ordered = sorted(rows, key=lambda row: int(chunks[row].metadata.get("start_index") or 0))
     text, end = "", None
     for row in ordered:
-        start, piece = int(store.metadatas[row].get("start_index") or 0), store.texts[row]
+        start, piece = int(chunks[row].metadata.get("start_index") or 0), chunks[row].page_content
         if end is None:
             text, end = piece, start + len(piece)
         elif start + len(piece) > end:
             gap = start - end
             text += (" " if gap == 1 else "\n\n" if gap > 1 else "") + piece[max(end - start, 0) :]
             end = start + len(piece)
-    metas = [store.metadatas[row] for row in ordered]
+    metas = [chunks[row].metadata for row in ordered]
     first.page_content = text
     first.metadata["start_index"] = metas[0].get("start_index")
     if all("line_start" in m and "line_end" in m for m in metas):
@@ -81,22 +81,3 @@ def joined(store: MatrixStore, rows: list[int]) -> Document:
         first.metadata["line_end"] = max(m["line_end"] for m in metas)
     first.metadata["chunks"] = len(rows)
     return first
-
-
-def openings(store: MatrixStore, sources: Collection[str] | None, limit: int, articles: bool = False) -> list[Document]:
-    """Return how files begin: the first chunk of every file (of ``sources`` when given), or of every article.
-
-    In source and then file order, at most ``limit``; what an overview of the documents is written from.
-    """
-    wanted = None if sources is None else set(sources)
-    first: dict[tuple[str, object], tuple[int, int]] = {}
-    for row, meta in enumerate(store.metadatas):
-        source = meta.get("source", "")
-        if wanted is not None and source not in wanted:
-            continue
-        key = (source, meta.get("article") if articles else None)
-        start = int(meta.get("start_index") or 0)
-        if key not in first or start < first[key][0]:
-            first[key] = (start, row)
-    ordered = sorted(first.items(), key=lambda item: (item[0][0], item[1][0]))
-    return [store.document(row) for _, (_, row) in ordered[:limit]]

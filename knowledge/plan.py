@@ -18,8 +18,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from knowledge.engine import FileRecord
 from knowledge.formats import SUPPORTED_EXTENSIONS
-from knowledge.manifest import FileRecord
 from knowledge.scan import source_name
 
 

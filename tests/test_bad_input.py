@@ -57,17 +57,17 @@ def test_corrupt_index_is_reported_and_rebuild_keeps_the_damaged_copy(
     env: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["ingest"]) == 0
-    vectors = next(env.index_dir.glob("g*/vectors.npy"))
-    vectors.write_bytes(vectors.read_bytes()[:100])  # truncated
+    database = env.index_path
+    database.write_bytes(database.read_bytes()[:5000])  # truncated
     capsys.readouterr()
     assert main(["ask", "Who cast the Quillmarsh bell?"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("Error: The index data in ") and "ragchat ingest --rebuild" in err
+    assert err.startswith(f"Error: The index {database} is damaged (") and "ragchat ingest --rebuild" in err
     assert "Traceback" not in err
     assert main(["ingest", "--rebuild"]) == 0
-    kept = list(env.home.glob("index.damaged-*"))
-    assert len(kept) == 1 and (kept[0] / "current.json").exists()  # set aside, never deleted
-    assert "The unreadable index was kept as index.damaged-" in capsys.readouterr().err
+    kept = list(env.home.glob("knowledge.damaged-*.sqlite"))
+    assert len(kept) == 1 and kept[0].stat().st_size == 5000  # set aside, never deleted
+    assert "The unreadable index was kept as knowledge.damaged-" in capsys.readouterr().err
     assert main(["ask", "Who cast the Quillmarsh bell?"]) == 0
 
 
@@ -173,4 +173,4 @@ def test_joiners_inside_emoji_and_words_are_allowed(assistant: Assistant, thread
 def test_a_bad_thread_name_is_refused_before_any_indexing(env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ask", "--thread", "notes\u202etxt.exe", "Who cast the Quillmarsh bell?"]) == 1
     assert capsys.readouterr().err == f"Error: {HIDDEN}\n"  # no progress bar: nothing was indexed first
-    assert not env.index_dir.exists()
+    assert not env.index_path.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -93,12 +94,21 @@ def test_the_threshold_is_measured_again_when_the_documents_change(settings: Set
     assert app.knowledge.evidence_threshold() > first
 
 
-def test_an_index_saved_without_calibration_is_calibrated_on_first_need(settings: Settings) -> None:
+def test_an_index_saved_without_calibration_is_calibrated_on_first_need(
+    settings: Settings, fake_ollama: FakeOllama
+) -> None:
     app = Assistant(settings)
-    index = app.ensure_index()
-    (settings.home / "index" / f"g{index.generation:06d}" / "calibration.npy").unlink()
-    reopened = Assistant(settings)
-    assert reopened.knowledge.evidence_threshold() == app.knowledge.evidence_threshold()
+    app.ensure_index()
+    threshold = app.knowledge.evidence_threshold()
+    app.close()
+    calls = len(fake_ollama.calls("/api/embed"))
+    assert Assistant(settings).knowledge.evidence_threshold() == threshold  # stored: nothing embedded
+    assert len(fake_ollama.calls("/api/embed")) == calls
+    with sqlite3.connect(settings.index_path) as db:
+        db.execute("DELETE FROM meta WHERE key = 'calibration'")
+    db.close()
+    assert Assistant(settings).knowledge.evidence_threshold() == threshold  # embedded again, same questions
+    assert len(fake_ollama.calls("/api/embed")) == calls + 1
 
 
 def test_a_threshold_is_just_above_what_most_unrelated_questions_reach() -> None:

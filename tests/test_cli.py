@@ -33,7 +33,7 @@ def test_ingest_builds_the_index_and_summarises(env: Settings, capsys: pytest.Ca
     assert out == (
         "2 added, 0 updated, 0 removed, 0 unchanged (4 chunks embedded). The index holds 4 chunks from 2 files.\n"
     )
-    assert (env.index_dir / "current.json").exists()
+    assert env.index_path.exists()
     assert "Embedding: 100%" in err and "4/4" in err and "files 2/2" in err
 
 
@@ -49,7 +49,7 @@ def test_ingest_of_a_folder_without_documents_fails_clearly(
         f"Error: No readable documents in {empty} — add .txt, .md, .pdf, .html, .htm, .docx files "
         "and run `ragchat ingest` again.\n"
     )
-    assert not env.index_dir.exists()
+    assert Assistant(env).load_index() is None
 
 
 def test_ask_builds_a_missing_index_then_streams_answer_and_sources(

@@ -20,6 +20,7 @@ from agent.assistant import Assistant
 from agent.settings import Settings
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
+from tests.indexes import stored
 from tests.mounts import fill, read_only, remount, small_disk
 from tests.test_index import write_long_files
 from ui.cli import main
@@ -58,17 +59,23 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def indexed(settings: Settings) -> tuple[list[str], list[str]]:
+    """What a restarted ragchat finds in the index: the files, and every chunk's id."""
+    index = Assistant(settings).load_index()
+    return sorted(index.files), sorted(chunk.id for chunk in stored(index))
+
+
 @pytest.mark.parametrize("leave", [0, 8192], ids=["no byte free", "a few kB free"])
 def test_disk_full_during_ingest_is_one_line_and_keeps_the_index(
     home_on_disk: Settings, disk: Path, capsys: pytest.CaptureFixture[str], leave: int
 ) -> None:
-    before = snapshot(home_on_disk.index_dir)
+    before = indexed(home_on_disk)
     write_long_files(home_on_disk.docs_dir / "long", 2)
     fill(disk, leave)
     assert main(["ingest"]) == 1
-    index = home_on_disk.index_dir
-    assert error_line(capsys.readouterr().err) == f"Error: The disk holding {index} is full — free space and try again."
-    assert snapshot(index) == before  # nothing half-written stays, nothing renamed
+    home = home_on_disk.home
+    assert error_line(capsys.readouterr().err) == f"Error: The disk holding {home} is full — free space and try again."
+    assert indexed(home_on_disk) == before  # the commit that did not fit was rolled back whole
     assert list(home_on_disk.home.glob("*.damaged-*")) == []
     assert main(SEARCH) == 0
 
@@ -105,8 +112,8 @@ def test_disk_full_during_forget_keeps_the_file_indexed(
 ) -> None:
     fill(disk)
     assert main(["forget", "harbour.md"]) == 1
-    index = home_on_disk.index_dir
-    assert capsys.readouterr().err == f"Error: The disk holding {index} is full — free space and try again.\n"
+    home = home_on_disk.home
+    assert capsys.readouterr().err == f"Error: The disk holding {home} is full — free space and try again.\n"
     assert main(["sources"]) == 0
     assert "harbour.md" in capsys.readouterr().out
 
@@ -129,24 +136,24 @@ def test_read_only_data_folder_ingest_is_one_line(
 def test_read_only_damaged_index_is_not_renamed_by_a_rebuild(
     home_on_disk: Settings, disk: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (home_on_disk.index_dir / "current.json").write_text("null")
+    home_on_disk.index_path.write_text("null")
     remount(disk, "ro")
     assert main(["ingest", "--rebuild"]) == 1
     home = home_on_disk.home
     assert capsys.readouterr().err == (
         f"Error: {home} is read-only — make it writable, or use another folder, and try again.\n"
     )
-    assert (home_on_disk.index_dir / "current.json").read_text() == "null"
+    assert home_on_disk.index_path.read_text() == "null"
     remount(disk, "rw")
     assert main(["ingest", "--rebuild"]) == 0
-    assert len(list(home.glob("index.damaged-*"))) == 1
+    assert len(list(home.glob("knowledge.damaged-*.sqlite"))) == 1
 
 
-def test_read_only_index_folder_ingest_is_one_line(
+def test_read_only_index_file_ingest_is_one_line(
     env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["ingest"]) == 0
-    index = env.index_dir
+    index = env.index_path
     with read_only(index):
         (env.docs_dir / "tides.md").write_text("High tide is at 06:40.\n")
         capsys.readouterr()
@@ -170,19 +177,18 @@ def test_unreadable_index_is_a_permission_error_and_is_not_renamed(
     env: Settings, fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["ingest"]) == 0
-    generation = next(env.index_dir.glob("g*"))
-    generation.chmod(0)
+    env.index_path.chmod(0)
     try:
         for args in (SEARCH, ["ingest", "--rebuild"]):
             done = run_without_root_powers(args, fake_ollama)
             assert (done.returncode, done.stderr) == (
                 1,
-                f"Error: ragchat is not allowed to use {env.home} (permission denied) — give your user access "
-                "to it, or use another folder, and try again.\n",
+                f"Error: ragchat is not allowed to use {env.index_path} (permission denied) — give your user "
+                "access to it, or use another folder, and try again.\n",
             )
-        assert list(env.home.glob("index.damaged-*")) == []
+        assert list(env.home.glob("*.damaged-*")) == []
     finally:
-        generation.chmod(0o755)
+        env.index_path.chmod(0o644)
     assert main(SEARCH) == 0
 
 

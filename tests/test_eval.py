@@ -20,6 +20,7 @@ from agent.evaluation import (
 from agent.settings import Settings
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama, rewrite_request
+from tests.indexes import stored
 from ui.cli import main
 
 BELL = {"question": "Who cast the Quillmarsh tide bell?", "answers": ["Oriel Vantongeren"]}
@@ -141,8 +142,8 @@ def test_predicted_abstentions_are_the_agents_own_decisions(assistant: Assistant
 
 def test_sweep_builds_throwaway_indexes_and_leaves_the_live_one_alone(assistant: Assistant, tmp_path: Path) -> None:
     live = assistant.require_index()
-    generation, chunks = live.generation, live.chunk_count
-    before = sorted(p.name for p in (assistant.settings.home / "index").iterdir())
+    before = (sorted(live.files), [chunk.id for chunk in stored(live)], live.engine.version)
+    folder = sorted(p.name for p in assistant.settings.home.iterdir())
     result = sweep(
         assistant,
         load_questions(write(tmp_path, LINES)),
@@ -158,8 +159,8 @@ def test_sweep_builds_throwaway_indexes_and_leaves_the_live_one_alone(assistant:
     assert [r["keyword_weight"] for r in result.fusion] == [0.0, 1.0]
     assert {(r["mode"], r["min_score"]) for r in result.abstention} >= {("vector", 0.2), ("hybrid", 0.9)}
     reloaded = assistant.require_index()
-    assert (reloaded.generation, reloaded.chunk_count) == (generation, chunks)
-    assert sorted(p.name for p in (assistant.settings.home / "index").iterdir()) == before
+    assert (sorted(reloaded.files), [chunk.id for chunk in stored(reloaded)], reloaded.engine.version) == before
+    assert sorted(p.name for p in assistant.settings.home.iterdir()) == folder
 
 
 def test_sweep_builds_only_from_files_still_on_disk(assistant: Assistant, tmp_path: Path) -> None:

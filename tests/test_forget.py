@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from agent.assistant import Assistant
 from agent.settings import Settings
-from knowledge.errors import IndexDamaged, RagchatError
+from knowledge.errors import RagchatError
 from tests.conftest import CORPUS
 from ui.cli import main
 
@@ -112,23 +111,6 @@ def test_forgetting_every_file_then_ingesting_says_all_are_forgotten(assistant: 
         f"Every document in {assistant.settings.docs_dir} is forgotten (2 files) — "
         "`ragchat sources --forgotten` lists them, `ragchat ingest FILE` adds one back."
     )
-
-
-def test_an_index_saved_without_forgotten_files_has_no_such_field(assistant: Assistant) -> None:
-    """Older ragchats read such an index; only an index with forgotten files carries the field."""
-    manifest = assistant.settings.index_dir / "current.json"
-    assert "forgotten" not in json.loads(manifest.read_text())
-    assistant.forget([MARKET])
-    assert json.loads(manifest.read_text())["forgotten"] == [MARKET]
-
-
-@pytest.mark.parametrize("value", ['"notes/market.txt"', "[1]", "{}", "null", '["a", 2]'])
-def test_a_damaged_forgotten_list_is_damage(assistant: Assistant, value: str) -> None:
-    assistant.forget([MARKET])
-    manifest = assistant.settings.index_dir / "current.json"
-    manifest.write_text(manifest.read_text().replace(f'"forgotten": [\n    "{MARKET}"\n  ]', f'"forgotten": {value}'))
-    with pytest.raises(IndexDamaged, match=r"is damaged \(forgotten"):
-        Assistant(assistant.settings).load_index()
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
+from tests.indexes import stored
 
 
 def embed_calls(fake: FakeOllama) -> int:
@@ -19,7 +20,7 @@ def embed_calls(fake: FakeOllama) -> int:
 
 
 def chunk_ids(app: Assistant) -> list[str]:
-    return list(app.load_index().store.ids)
+    return [chunk.id for chunk in stored(app.load_index())]
 
 
 def write_long_files(folder: Path, count: int, paragraphs: int = 20) -> None:
@@ -63,8 +64,7 @@ def test_changed_file_alone_is_reembedded(assistant: Assistant, fake_ollama: Fak
     report = assistant.ingest().report
     assert report.updated == ["notes/market.txt"] and report.unchanged == 1
     assert all("harbour" not in t.lower() for t in fake_ollama.embedded_texts[texts_before:])
-    market = [t for t, m in zip(assistant.load_index().store.texts, assistant.load_index().store.metadatas, strict=True)
-              if m["source"] == "notes/market.txt"]  # fmt: skip
+    market = [c.page_content for c in stored(assistant.load_index()) if c.metadata["source"] == "notes/market.txt"]
     assert market == ["Market day\n\nThe market now sells oysters."]
 
 
@@ -92,7 +92,7 @@ def test_deleted_file_is_dropped(assistant: Assistant) -> None:
     assert report.removed == ["notes/market.txt"]
     index = Assistant(assistant.settings).load_index()
     assert sorted(index.files) == ["harbour.md"]
-    assert {m["source"] for m in index.store.metadatas} == {"harbour.md"}
+    assert {c.metadata["source"] for c in stored(index)} == {"harbour.md"}
 
 
 def test_new_file_is_added(assistant: Assistant, fake_ollama: FakeOllama) -> None:
@@ -127,7 +127,9 @@ def test_embeddings_are_batched_and_progress_reported(settings: Settings, fake_o
     )
 
 
-def test_failure_halfway_keeps_the_old_index_and_a_rerun_completes(settings: Settings, fake_ollama: FakeOllama) -> None:
+def test_failure_halfway_keeps_the_completed_files_and_a_rerun_completes_to_a_fresh_build(
+    settings: Settings, fake_ollama: FakeOllama
+) -> None:
     app = Assistant(settings)
     app.ingest()
     write_long_files(settings.docs_dir / "long", 6)
@@ -140,10 +142,10 @@ def test_failure_halfway_keeps_the_old_index_and_a_rerun_completes(settings: Set
     assert 0 < len(partial) < 6  # the files whose chunks all arrived were kept
     report = Assistant(settings).ingest().report
     assert sorted(report.added) == sorted(f"long/long{n}.txt" for n in range(6) if f"long/long{n}.txt" not in partial)
-    fresh = Assistant(settings).ingest(rebuild=True).index
-    final = Assistant(settings).load_index()
-    assert sorted(final.store.ids) == sorted(fresh.store.ids)
-    assert len(set(final.store.ids)) == final.chunk_count
+    rerun = sorted(chunk_ids(Assistant(settings)))
+    Assistant(settings).ingest(rebuild=True)
+    assert sorted(chunk_ids(Assistant(settings))) == rerun  # exactly the chunks of a fresh build
+    assert len(set(rerun)) == len(rerun)
 
 
 def test_other_embedder_names_both_and_how_to_rebuild(assistant: Assistant) -> None:
@@ -163,12 +165,15 @@ def test_rebuild_switches_embedder(assistant: Assistant, fake_ollama: FakeOllama
     assert Assistant(other).load_index().chunk_count == 4
 
 
-def test_damaged_manifest_is_a_clear_error_and_is_kept(assistant: Assistant) -> None:
-    manifest = assistant.settings.index_dir / "current.json"
-    manifest.write_text('{"format": 2, "info": {"embed')
-    with pytest.raises(RagchatError, match=r"manifest .* is damaged .* rebuild it with `ragchat ingest --rebuild`"):
+def test_a_file_that_is_not_a_database_is_a_clear_error_and_is_kept(assistant: Assistant) -> None:
+    assistant.knowledge.engine.close()  # as when ragchat exits: the journal is folded into the file
+    path = assistant.settings.index_path
+    path.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(
+        RagchatError, match=r"knowledge.sqlite is damaged .* rebuild it with `ragchat ingest --rebuild`"
+    ):
         Assistant(assistant.settings).load_index()
-    assert manifest.read_text() == '{"format": 2, "info": {"embed'
+    assert path.read_bytes() == b"not a database at all" * 100
 
 
 def test_index_from_the_first_version_asks_for_a_rebuild(settings: Settings) -> None:
@@ -178,10 +183,15 @@ def test_index_from_the_first_version_asks_for_a_rebuild(settings: Settings) -> 
         Assistant(settings).load_index()
 
 
-def test_only_the_live_generation_stays_on_disk(assistant: Assistant) -> None:
+def test_a_change_rewrites_only_its_own_rows(assistant: Assistant) -> None:
+    engine = assistant.knowledge.engine
+    harbour = {key for key, chunk in engine.chunks(engine.keys()).items() if chunk.metadata["source"] == "harbour.md"}
+    (assistant.settings.docs_dir / "notes" / "market.txt").write_text("Market day\n\nThe market now sells oysters.\n")
     (assistant.settings.docs_dir / "tides.md").write_text("High tide is at 06:40.\n")
     assistant.ingest()
-    assert sorted(p.name for p in assistant.settings.index_dir.iterdir()) == ["current.json", "g000002"]
+    after = engine.chunks(engine.keys())
+    assert harbour <= set(after)  # the unchanged file's rows were not touched: same database keys
+    assert {after[key].metadata["source"] for key in set(after) - harbour} == {"notes/market.txt", "tides.md"}
 
 
 def test_unreadable_files_are_summarised_and_the_rest_indexed(settings: Settings) -> None:

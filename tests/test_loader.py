@@ -10,16 +10,18 @@ from agent.assistant import Assistant
 from agent.formatting import format_docs
 from agent.sources import source_label, source_record
 from knowledge.errors import RagchatError
-from knowledge.index import IndexInfo, KnowledgeIndex
+from knowledge.index import KnowledgeIndex
 from knowledge.ingest import SyncReport, sync
 from knowledge.loader import load_file, split_articles
+from tests.indexes import open_index, stored
 
 
 def ingest(folder: Path) -> tuple[SyncReport, KnowledgeIndex]:
-    """Ingest ``folder`` as its own documents folder (data in a hidden folder inside it, which scans skip)."""
+    """Ingest ``folder`` as its own documents folder (data in a folder beside it)."""
     embeddings = DeterministicFakeEmbedding(size=8)
-    index = KnowledgeIndex.empty(embeddings, IndexInfo("fake"))
-    report = sync(index, [folder], docs_dir=folder, home=folder / ".ragchat", embeddings=embeddings)
+    index = open_index(folder.with_name(folder.name + ".ragchat"), embeddings)
+    report = sync(index, [folder], docs_dir=folder, embeddings=embeddings)
+    index.engine.refresh()
     return report, index
 
 
@@ -52,7 +54,7 @@ def test_article_metadata_points_into_the_file() -> None:
 def test_folder_is_read_recursively_with_relative_sources(corpus: Path) -> None:
     report, index = ingest(corpus)
     assert report.added == ["harbour.md", "notes/market.txt"]
-    assert [(m["source"], m["article"]) for m in index.store.metadatas] == [
+    assert [(m["source"], m["article"]) for m in (c.metadata for c in stored(index))] == [
         ("harbour.md", 1),
         ("harbour.md", 2),
         ("notes/market.txt", 1),
@@ -90,7 +92,7 @@ def test_windows_1252_and_latin_1_files_are_loaded_not_skipped(tmp_path: Path) -
     (tmp_path / "old.md").write_bytes("Grüße aus Kiel, schöne Straße.".encode("latin-1"))
     report, index = ingest(tmp_path)
     assert (report.added, report.skipped) == (["menu.txt", "old.md"], [])
-    assert index.store.texts == ["café crème brûlée — €5", "Grüße aus Kiel, schöne Straße."]
+    assert [c.page_content for c in stored(index)] == ["café crème brûlée — €5", "Grüße aus Kiel, schöne Straße."]
 
 
 def test_a_windows_1252_file_is_found_by_a_keyword_with_accents(assistant: Assistant) -> None:

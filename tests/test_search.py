@@ -13,6 +13,7 @@ from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
 from knowledge.errors import RagchatError
 from knowledge.index import IndexInfo, KnowledgeIndex
+from tests.indexes import add_texts, open_index
 from ui.cli import main
 
 CONCEPTS = [{"car", "automobile", "vehicle"}, {"boat", "ship", "vessel"}, {"bread", "loaf", "bakery"}]
@@ -42,10 +43,9 @@ TEXTS = {
 
 
 @pytest.fixture
-def crafted() -> KnowledgeIndex:
-    index = KnowledgeIndex.empty(ConceptEmbeddings(), IndexInfo("concepts"))
-    texts = list(TEXTS.values())
-    index.store.add_texts(texts, [{"source": name} for name in TEXTS])
+def crafted(tmp_path: Path) -> KnowledgeIndex:
+    index = open_index(tmp_path, ConceptEmbeddings(), IndexInfo("concepts"))
+    add_texts(index, ConceptEmbeddings(), list(TEXTS.values()), [{"source": name} for name in TEXTS])
     return index
 
 

@@ -110,7 +110,7 @@ def view(page: AppTest, name: str) -> AppTest:
 
 # -- chat -------------------------------------------------------------------------------------
 def test_first_start_builds_the_index_and_reports_health(page: AppTest, env: Settings) -> None:
-    assert (env.index_dir / "current.json").exists()
+    assert env.index_path.exists()
     assert page.sidebar.caption[0].value == ":green[●] Ollama ready · llama3\\.1\\:8b · nomic\\-embed\\-text"
 
 

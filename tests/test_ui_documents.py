@@ -134,7 +134,7 @@ def test_remove_while_another_ingest_runs_is_one_line_and_changes_nothing(
 ) -> None:
     from filelock import FileLock
 
-    monkeypatch.setattr("knowledge.base.WRITE_LOCK_WAIT", 0.1)
+    monkeypatch.setattr("knowledge.sqlite_engine.WRITE_LOCK_WAIT", 0.1)
     with FileLock(env.home / "index.lock"):
         click(choose(documents, MARKET), "documents-forget")
     assert [seen(e.value, 300) for e in documents.error] == [
