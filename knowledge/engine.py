@@ -118,10 +118,6 @@ class Engine(Protocol):
         """Return the cosine of ``vector`` with each of these chunks."""
         ...
 
-    def keyword_scores(self, words: Sequence[str], keys: Collection[int]) -> dict[int, float]:
-        """Return the keyword score of each of these chunks that holds one of ``words``."""
-        ...
-
     def keys(self) -> list[int]:
         """Return the database keys of every chunk held, in the order they were stored."""
         ...
@@ -135,7 +131,11 @@ class Engine(Protocol):
         ...
 
     def document_frequency(self, words: Sequence[str]) -> dict[str, int]:
-        """Return how many chunks hold each stemmed word."""
+        """Return how many chunks hold each stemmed word (words none holds are left out)."""
+        ...
+
+    def word_count(self) -> int:
+        """Return how many stems all chunks hold together (BM25's average length is this over the chunk count)."""
         ...
 
     def best_cosines(self, vectors: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ A :class:`KnowledgeIndex` is a live view: what it holds is what the engine last 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -21,7 +23,7 @@ import numpy as np
 from knowledge.calibration import Calibration, embed_held_aside
 from knowledge.engine import Engine, FileRecord, IndexInfo, Ranking
 from knowledge.errors import RagchatError
-from knowledge.keyword import idf, stems
+from knowledge.keyword import bm25, idf, stems
 from knowledge.passages import group, joined
 
 if TYPE_CHECKING:  # the class itself loads LangChain's runnables (~0.3 s), needed only to embed
@@ -110,10 +112,18 @@ class KnowledgeIndex:
             return []
         fetch = CANDIDATES_PER_K * k  # neighbours merge into one passage: more candidates fill the k places
         depth = fetch if len(queries) == 1 and mode != "hybrid" else max(fetch, 50)
-        vectors = [self._query_vector(q) for q in queries] if mode in ("vector", "hybrid") else []
         words = [stems(q) for q in queries] if mode in ("keyword", "hybrid") else []
-        vector_lists = [self.engine.vector_ranking(v, depth, scope) for v in vectors]
-        keyword_lists = [self.engine.keyword_ranking(w, depth, scope) for w in words]
+        pending: Future[list[Ranking]] | None = None
+        if words:  # beside the vector search: the database and numpy both let go of the GIL
+            pending = _beside().submit(lambda: [self.engine.keyword_ranking(w, depth, scope) for w in words])
+        try:
+            vectors = [self._query_vector(q) for q in queries] if mode in ("vector", "hybrid") else []
+            vector_lists = [self.engine.vector_ranking(v, depth, scope) for v in vectors]
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        keyword_lists = pending.result() if pending is not None else []
         if len(queries) == 1 and mode != "hybrid":
             keys, scores = (vector_lists or keyword_lists)[0]
             ranked, score_of = keys[:fetch].tolist(), dict(zip(keys.tolist(), scores.tolist(), strict=True))
@@ -121,14 +131,17 @@ class KnowledgeIndex:
             ranked, score_of = _fuse(vector_lists, keyword_lists, fetch, keyword_weight)
         chunks = self.engine.chunks(ranked)
         ranked = [key for key in ranked if key in chunks]  # removed meanwhile by another writer
+        if words:
+            bm25_of = self._scorer(words)
         results = []
         for members in group(chunks, ranked, k, self.info.chunk_size):
             doc = joined(chunks, members)
             doc.metadata["score"] = round(float(score_of[members[0]]), 4)
             if vectors:
-                doc.metadata["vector_score"] = round(self._best(members, vectors, self.engine.cosines), 4)
+                best = max(max(self.engine.cosines(v, members).values(), default=0.0) for v in vectors)
+                doc.metadata["vector_score"] = round(float(best), 4)
             if words:
-                doc.metadata["keyword_score"] = round(self._best(members, words, self.engine.keyword_scores), 4)
+                doc.metadata["keyword_score"] = round(max(bm25_of(chunks[key]) for key in members), 4)
             results.append(doc)
         return results
 
@@ -184,10 +197,23 @@ class KnowledgeIndex:
             )
         return vector
 
-    @staticmethod
-    def _best(members: list[int], queries: list, scored: Callable[..., dict[int, float]]) -> float:
-        """The best score of any member chunk for any query (0 where none scored)."""
-        return float(max((max(scored(q, members).values(), default=0.0) for q in queries), default=0.0))
+    def _scorer(self, queries: list[list[str]]) -> Callable[[Document], float]:
+        """Return a function giving a chunk its best BM25 score for any of these stemmed queries."""
+        holding = self.engine.document_frequency(sorted({word for query in queries for word in query}))
+        count = self.chunk_count
+        average = self.engine.word_count() / count if count else 0.0
+
+        def score(chunk: Document) -> float:
+            words = stems(chunk.page_content)
+            return max(bm25(query, words, count, average, holding) for query in queries)
+
+        return score
+
+
+@cache
+def _beside() -> ThreadPoolExecutor:
+    """The thread a search's keyword rankings run in while its vector rankings are computed."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="ragchat-keyword")
 
 
 def _fuse(

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import Stemmer
@@ -85,6 +87,30 @@ def idf(rows: int, holding: int) -> float:
     if holding <= 0:
         return math.log((rows + 0.5) / 0.5 + 1)
     return math.log((rows - holding + 0.5) / (holding + 0.5) + 1)
+
+
+BM25_K1, BM25_B = 1.2, 0.75
+"""BM25's parameters, as SQLite's FTS5 uses them."""
+
+
+def bm25(query: Sequence[str], chunk: Sequence[str], chunks: int, average: float, holding: Mapping[str, int]) -> float:
+    """Return the BM25 score of a chunk's stems for the query's stems, computed as FTS5's ``bm25()`` does.
+
+    ``chunks`` is how many chunks are indexed, ``average`` their mean length in stems, ``holding``
+    how many hold each stem. A word held by half the chunks or more weighs almost nothing (1e-6).
+
+    >>> round(bm25(["ferri"], ["ferri", "fare"], chunks=10, average=2.0, holding={"ferri": 1}), 3)
+    1.846
+    """
+    counts = Counter(chunk)
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(chunk) / average) if average else BM25_K1
+    score = 0.0
+    for word in dict.fromkeys(query):
+        found = counts.get(word, 0)
+        if found:
+            weight = math.log((chunks - holding.get(word, 0) + 0.5) / (holding.get(word, 0) + 0.5))
+            score += (weight if weight > 0 else 1e-6) * found * (BM25_K1 + 1) / (found + norm)
+    return score
 
 
 def coverage(query: str, text: str) -> float:

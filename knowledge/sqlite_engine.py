@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -83,13 +84,13 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file, start);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_words USING fts5(words, tokenize = 'unicode61 remove_diacritics 2');
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_vocabulary USING fts5vocab(chunk_words, row);
+CREATE TABLE IF NOT EXISTS term_docs (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TRIGGER IF NOT EXISTS chunk_words_follow AFTER DELETE ON chunks BEGIN
     DELETE FROM chunk_words WHERE rowid = old.id;
 END;
 CREATE TABLE IF NOT EXISTS forgotten (source TEXT PRIMARY KEY);
 """
-TABLES = frozenset({"ragchat_schema", "meta", "files", "chunks", "chunk_words", "chunk_vocabulary", "forgotten"})
+TABLES = frozenset({"ragchat_schema", "meta", "files", "chunks", "chunk_words", "term_docs", "forgotten"})
 
 
 class SQLiteEngine:
@@ -110,7 +111,8 @@ class SQLiteEngine:
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._seen: tuple[int, int, int] | None = None  # (inode, data_version, schema version) last loaded
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the state in memory (matrix, files); taken before _reads
+        self._reads = threading.RLock()  # the reader connection: a keyword query runs beside a vector search
         self._file_lock: FileLock | None = None
 
     # -- reading ------------------------------------------------------------------------
@@ -130,7 +132,7 @@ class SQLiteEngine:
             IndexDamaged: if SQLite reports the file corrupt, or it is from a newer ragchat.
             RagchatError: if the disk refuses to be read.
         """
-        with self._lock, self._translated():
+        with self._lock, self._reads, self._translated():
             try:
                 inode = self.path.stat().st_ino
             except FileNotFoundError:
@@ -157,10 +159,18 @@ class SQLiteEngine:
             return self._matrix.search(vector, depth, self._file_ids(sources))
 
     def keyword_ranking(self, words: Sequence[str], depth: int, sources: Collection[str] | None) -> Ranking:
-        """Return the ``depth`` best chunks holding any of ``words``, by FTS5's BM25."""
+        """Return the ``depth`` best chunks holding any of ``words``, by FTS5's BM25.
+
+        Words held by half the chunks or more are left out of the query when rarer ones remain:
+        FTS5 gives them an IDF of 1e-6, so they change no score, but matching them would make
+        it score nearly every chunk.
+        """
         if not words or depth <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        query, args = _match(words), []
+        held = self.document_frequency(words)
+        total = self._query("SELECT count(*) FROM chunks", ())[0][0]
+        telling = [word for word in words if held.get(word, 0) < total / 2]
+        query, args = _match(telling or words), []
         if sources is None:
             sql = "SELECT rowid, -bm25(chunk_words) FROM chunk_words WHERE chunk_words MATCH ? ORDER BY rank LIMIT ?"
             args = [query, depth]
@@ -180,14 +190,6 @@ class SQLiteEngine:
         """Return the cosine of ``vector`` with each of these chunks."""
         with self._lock:
             return self._matrix.cosines_of(vector, keys)
-
-    def keyword_scores(self, words: Sequence[str], keys: Collection[int]) -> dict[int, float]:
-        """Return the BM25 score of each of these chunks that holds one of ``words``."""
-        if not words or not keys:
-            return {}
-        marks = ",".join("?" * len(keys))
-        sql = f"SELECT rowid, -bm25(chunk_words) FROM chunk_words WHERE chunk_words MATCH ? AND rowid IN ({marks})"
-        return {key: score for key, score in self._query(sql, [_match(words), *keys])}
 
     def keys(self) -> list[int]:
         """Return the database keys of every chunk held, in the order they were stored."""
@@ -217,12 +219,17 @@ class SQLiteEngine:
         return [_document(*row) for row in self._query(sql, [*args, limit])]
 
     def document_frequency(self, words: Sequence[str]) -> dict[str, int]:
-        """Return how many chunks hold each stemmed word (FTS5's vocabulary)."""
-        if not words:
+        """Return how many chunks hold each stemmed word (counted as chunks come and go); unknown words are left out."""
+        unique = list(dict.fromkeys(words))
+        if not unique:
             return {}
-        marks = ",".join("?" * len(words))
-        rows = self._query(f"SELECT term, doc FROM chunk_vocabulary WHERE term IN ({marks})", list(words))
-        return dict(rows)
+        marks = ",".join("?" * len(unique))
+        return dict(self._query(f"SELECT term, docs FROM term_docs WHERE term IN ({marks})", unique))
+
+    def word_count(self) -> int:
+        """Return how many stems all chunks hold together (kept with each change)."""
+        row = self._query("SELECT value FROM meta WHERE key = 'words'", ())
+        return int(row[0][0]) if row else 0
 
     def best_cosines(self, vectors: np.ndarray) -> np.ndarray:
         """Return each unit vector's best cosine with any chunk."""
@@ -266,6 +273,8 @@ class SQLiteEngine:
             if reset:
                 db.execute("DELETE FROM chunks")
                 db.execute("DELETE FROM files")
+                db.execute("DELETE FROM term_docs")
+                db.execute("DELETE FROM meta WHERE key = 'words'")
                 db.execute("DELETE FROM meta WHERE key = 'calibration'")
             if stored is None or reset:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('info', ?)", (orjson.dumps(info.to_dict()),))
@@ -284,7 +293,9 @@ class SQLiteEngine:
         """
         with self._translated(), self._transaction() as db:
             gone = set(remove) | {item.record.source for item in add}
-            db.executemany("DELETE FROM files WHERE source = ?", [(source,) for source in gone])
+            self._drop_files(db, gone)
+            terms: Counter[str] = Counter()
+            length = 0
             for item in add:
                 record = item.record
                 if not keep_times:
@@ -303,11 +314,14 @@ class SQLiteEngine:
                         (file, key, start, _article(article), text, orjson.dumps(meta),
                          np.asarray(vector, dtype="<f4").tobytes()),
                     )  # fmt: skip
+                    words = stems(text)
+                    terms.update(set(words))
+                    length += len(words)
                     db.execute(
-                        "INSERT INTO chunk_words (rowid, words) VALUES (?, ?)",
-                        (cursor.lastrowid, " ".join(stems(text))),
+                        "INSERT INTO chunk_words (rowid, words) VALUES (?, ?)", (cursor.lastrowid, " ".join(words))
                     )
                 db.execute("DELETE FROM forgotten WHERE source = ?", (record.source,))
+            _count_terms(db, terms, length)
             db.executemany(
                 "UPDATE files SET size = ?, mtime_ns = ? WHERE source = ?",
                 [(r.size, r.mtime_ns, r.source) for r in touched],
@@ -318,7 +332,7 @@ class SQLiteEngine:
     def forget(self, sources: Collection[str], keep_out: Collection[str]) -> None:
         """In one transaction: drop these files' chunks and records, and keep ``keep_out`` out of later ingests."""
         with self._translated(), self._transaction() as db:
-            db.executemany("DELETE FROM files WHERE source = ?", [(source,) for source in sources])
+            self._drop_files(db, sources)
             db.executemany("INSERT OR IGNORE INTO forgotten VALUES (?)", [(source,) for source in keep_out])
             self._touch_info(db, 0)
 
@@ -358,7 +372,7 @@ class SQLiteEngine:
 
     def close(self) -> None:
         """Close both connections (they reopen when next needed)."""
-        with self._lock:
+        with self._lock, self._reads:
             for connection in (self._reader, self._writer):
                 if connection is not None:
                     connection.close()
@@ -433,6 +447,26 @@ class SQLiteEngine:
         self._seen = (inode, data_version, SCHEMA_VERSION)
         self.version += 1
 
+    @staticmethod
+    def _drop_files(db: sqlite3.Connection, sources: Collection[str]) -> None:
+        """Delete these files (their chunks and keyword rows follow) and take their chunks out of the word counts."""
+        if not sources:
+            return
+        gone: Counter[str] = Counter()
+        length = 0
+        for source in sources:
+            rows = db.execute(
+                "SELECT w.words FROM files f JOIN chunks c ON c.file = f.id JOIN chunk_words w ON w.rowid = c.id "
+                "WHERE f.source = ?",
+                (source,),
+            )
+            for (words,) in rows:
+                split = words.split()
+                gone.update(set(split))
+                length += len(split)
+        db.executemany("DELETE FROM files WHERE source = ?", [(source,) for source in sources])
+        _count_terms(db, Counter({term: -n for term, n in gone.items()}), -length)
+
     def _stored_info(self, db: sqlite3.Connection) -> IndexInfo:
         row = db.execute("SELECT value FROM meta WHERE key = 'info'").fetchone()
         if row is None:
@@ -463,7 +497,7 @@ class SQLiteEngine:
         return [self._file_keys[source] for source in sources if source in self._file_keys]
 
     def _query(self, sql: str, args: Sequence[Any]) -> list[tuple]:
-        with self._lock, self._translated():
+        with self._reads, self._translated():
             return self._reading().execute(sql, args).fetchall()
 
     def _reading(self) -> sqlite3.Connection:
@@ -545,6 +579,21 @@ def _prepare(db: sqlite3.Connection) -> None:
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")  # WAL: a commit survives a crash of ragchat; fsync at checkpoints
+
+
+def _count_terms(db: sqlite3.Connection, change: Counter[str], length: int) -> None:
+    """Add ``change`` to how many chunks hold each word, and ``length`` to the stems all chunks hold."""
+    if length:
+        db.execute(
+            "INSERT INTO meta VALUES ('words', ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
+            (length,),
+        )
+    db.executemany(
+        "INSERT INTO term_docs VALUES (?, ?) ON CONFLICT (term) DO UPDATE SET docs = docs + excluded.docs",
+        [(term, n) for term, n in change.items() if n],
+    )
+    if any(n < 0 for n in change.values()):
+        db.execute("DELETE FROM term_docs WHERE docs <= 0")
 
 
 def _match(words: Sequence[str]) -> str:

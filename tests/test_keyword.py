@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from knowledge.keyword import coverage, fold, idf, stems, terms
-from tests.indexes import add_texts, open_index
+from tests.indexes import add_texts, open_index, stored
 from tests.test_search import ConceptEmbeddings
 
 TEXTS = {
@@ -72,3 +72,39 @@ def test_the_tokenizer() -> None:
     assert terms("Who restored it?") == {"restor"}
     assert coverage("who built the lighthouse", "lighthouses were built") == 1.0
     assert coverage("the", "anything") == 0.0
+
+
+def recount(index) -> dict[str, int]:
+    held: dict[str, int] = {}
+    for chunk in stored(index):
+        for word in set(stems(chunk.page_content)):
+            held[word] = held.get(word, 0) + 1
+    return held
+
+
+def test_word_counts_follow_every_change(index) -> None:
+    add_texts(index, ConceptEmbeddings(), ["Ferry timetables change in June."], [{"source": "ferry.txt"}])  # replaced
+    add_texts(index, ConceptEmbeddings(), ["The ferry is late.", "Ferry fares."], [{"source": "more.txt"}] * 2)
+    index.engine.forget(["lighthouse.txt"], ["lighthouse.txt"])
+    index.engine.refresh()
+    held = recount(index)
+    assert index.engine.document_frequency(sorted(held) + ["lighthous"]) == held  # a word no chunk holds is gone
+    assert held["ferri"] == 3
+
+
+def test_a_query_of_only_common_words_still_finds_them(tmp_path: Path) -> None:
+    index = open_index(tmp_path, ConceptEmbeddings())
+    texts = ["harbour wall", "harbour bell", "harbour ferry", "quiet lane"]
+    add_texts(index, ConceptEmbeddings(), texts, [{"source": f"{n}.txt"} for n in range(4)])
+    assert {doc.metadata["source"] for doc in index.search("harbour", k=4, mode="keyword")} == {
+        "0.txt",
+        "1.txt",
+        "2.txt",
+    }
+    assert [doc.metadata["source"] for doc in index.search("harbour bell", k=4, mode="keyword")][:1] == ["1.txt"]
+
+
+def test_a_passages_keyword_score_is_the_bm25_the_search_ranked_it_by(index) -> None:
+    for query in ("ferry fares lighthouse", "creme brulee cafe", "lighthouse"):
+        for doc in index.search(query, k=5, mode="keyword"):
+            assert doc.metadata["keyword_score"] == pytest.approx(doc.metadata["score"], abs=2e-4), query

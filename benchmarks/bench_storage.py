@@ -1,0 +1,296 @@
+"""Benchmark the knowledge base's storage against an earlier ragchat, side by side in one run.
+
+Both versions ingest the same synthetic corpus through their own ``KnowledgeBase`` with the
+same instant embedder (a seeded random vector per text: embedding costs nothing, so the
+figures are the storage's own cost), each in a process of its own. The earlier version is
+taken from git (``--before``, default: the last commit before the SQLite engine) with
+``git archive``. Printed as tables:
+
+1. incremental updates, in-process: the first ingest, an unchanged re-ingest, one changed
+   file, one deleted file;
+2. queries on the built index: vector, keyword and hybrid p50 / p95;
+3. a cold ``ragchat search`` (a new process, from start to result, the query embedded by a
+   fake Ollama on 127.0.0.1) and its peak memory;
+4. ``kill -9`` during an ingest at several moments: what a restart finds, and whether a
+   re-run ends with exactly the chunk ids of a fresh build.
+
+    python benchmarks/bench_storage.py                        # 10,000 files, 100k chunks: ~15 min
+    python benchmarks/bench_storage.py --files 1000 --kills 2  # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE = "dda5fe6"
+"""The last commit with the earlier index (numpy matrix, bm25s and a JSON manifest written as generations)."""
+DIMENSION = 768
+EMBEDDING = "ollama/nomic-embed-text"
+VOCABULARY = 20_000
+PARAGRAPH_WORDS = 110  # ~700 characters: one chunk per paragraph at the default chunk size of 800
+
+
+# -- the worker: runs inside one version's code --------------------------------------------------
+def instant_embeddings(delay: float = 0.0) -> Any:
+    """Return an embedder giving every text its own seeded random vector (``delay`` seconds per request)."""
+    import numpy as np
+    from langchain_core.embeddings import Embeddings
+
+    class Instant(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            if delay:
+                time.sleep(delay)
+            return [self.embed_query(text) for text in texts]
+
+        def embed_query(self, text: str) -> list[float]:
+            rng = np.random.default_rng(zlib.crc32(text.encode()))
+            return rng.standard_normal(DIMENSION, dtype=np.float32).tolist()
+
+    return Instant()
+
+
+def knowledge_base(home: Path, docs: Path, delay: float = 0.0) -> Any:
+    """Return this version's knowledge base over ``docs`` with the instant embedder."""
+    from knowledge.base import KnowledgeBase
+
+    embeddings = instant_embeddings(delay)
+    return KnowledgeBase(home, docs, EMBEDDING, lambda: embeddings, chunk_size=800, chunk_overlap=50)
+
+
+def chunk_ids(base: Any) -> list[str]:
+    """Return every chunk id of the index, sorted, whichever version this is."""
+    index = base.current()
+    if index is None:
+        return []
+    if hasattr(index, "store"):  # the earlier version: one matrix store
+        return sorted(index.store.ids)
+    engine = index.engine
+    return sorted(chunk.id for chunk in engine.chunks(engine.keys()).values())
+
+
+def timed(action: Any) -> float:
+    """Return the seconds ``action()`` takes."""
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One version's side of a step; prints a JSON object."""
+    import knowledge
+
+    home, docs = Path(args.home), Path(args.docs)
+    result: dict[str, Any] = {"code": str(Path(knowledge.__file__).parents[1])}
+    if args.worker == "incremental":
+        base = knowledge_base(home, docs)
+        result["first"] = timed(base.ingest)
+        result["chunks"] = base.current().chunk_count
+        result["unchanged"] = timed(knowledge_base(home, docs).ingest)  # a new process's view, as the CLI
+        changed = docs / "f00042.txt"
+        changed.write_text(changed.read_text() + "\n\nOne more paragraph about the harbour wall.\n")
+        result["one_changed"] = timed(knowledge_base(home, docs).ingest)
+        (docs / "f00043.txt").unlink()
+        result["one_deleted"] = timed(knowledge_base(home, docs).ingest)
+    elif args.worker == "queries":
+        base = knowledge_base(home, docs)
+        base.current()
+        queries = [" ".join(words(n, 4)) for n in range(args.queries)]
+        for mode in ("vector", "keyword", "hybrid"):
+            base.search(queries[0], 4, mode)  # warm
+            times = [timed(lambda q=q, m=mode: base.search(q, 4, m)) * 1000 for q in queries]
+            result[mode] = (statistics.median(times), percentile(times, 95))
+    elif args.worker == "ingest":
+        base = knowledge_base(home, docs, args.delay)
+        base.ingest()
+        result["ids"] = digest(chunk_ids(base))
+    elif args.worker == "state":
+        base = knowledge_base(home, docs)
+        index = base.current()
+        result["files"] = len(index.files) if index is not None else 0
+        result["ids"] = digest(chunk_ids(base))
+    print(json.dumps(result))
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Return the ``p``-th percentile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def digest(ids: list[str]) -> str:
+    """Return a short fingerprint of a sorted id list: its length and a hash."""
+    return f"{len(ids)}:{hashlib.sha256(''.join(ids).encode()).hexdigest()[:12]}"
+
+
+def words(seed: int, count: int) -> list[str]:
+    """Return ``count`` words of the synthetic vocabulary, Zipf-like (a few common, most rare)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ranks = np.minimum(rng.zipf(1.3, count), VOCABULARY) - 1
+    return [f"w{rank}" for rank in ranks.tolist()]
+
+
+def write_corpus(docs: Path, files: int, paragraphs: int) -> None:
+    """Write ``files`` text files of ``paragraphs`` paragraphs each (one chunk per paragraph)."""
+    docs.mkdir(parents=True, exist_ok=True)
+    for f in range(files):
+        write_corpus_file(docs, f, paragraphs)
+
+
+def write_corpus_file(docs: Path, f: int, paragraphs: int) -> None:
+    """Write file number ``f`` of the synthetic corpus (the same text every time)."""
+    body = "\n\n".join(" ".join(words(f * 1000 + p, PARAGRAPH_WORDS)) + "." for p in range(paragraphs))
+    (docs / f"f{f:05d}.txt").write_text(body + "\n")
+
+
+# -- the runner ------------------------------------------------------------------------------------
+def run_worker(code: Path, step: str, home: Path, docs: Path, **extra: Any) -> dict[str, Any]:
+    """Run one step in a new process whose ``knowledge`` package is the one under ``code``."""
+    command = [sys.executable, __file__, "--worker", step, "--home", str(home), "--docs", str(docs)]
+    for name, value in extra.items():
+        command += [f"--{name}", str(value)]
+    done = subprocess.run(command, env=side_env(code), capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{step} failed in {code}:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(result["code"]).resolve() == code.resolve(), result["code"]  # the version meant, not the installed one
+    return result
+
+
+def side_env(code: Path) -> dict[str, str]:
+    """Return the environment of a process that imports ragchat from ``code``."""
+    return {**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def checkout(revision: str, folder: Path) -> Path:
+    """Unpack ``revision``'s files into ``folder`` (no worktree bookkeeping)."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def cold_search(code: Path, home: Path, docs: Path, url: str, runs: int = 3) -> tuple[float, float]:
+    """Return the median seconds and peak MB of a new ``ragchat search`` process on this index."""
+    env = {**side_env(code), "RAGCHAT_HOME": str(home), "RAGCHAT_DOCS_DIR": str(docs), "OLLAMA_HOST": url}
+    command = ["/usr/bin/time", "-f", "%e %M", sys.executable, "-m", "ui.cli", "search", " ".join(words(7, 4))]
+    seconds, peaks = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, cwd=code, capture_output=True, text=True, check=False)
+        seconds.append(time.perf_counter() - start)
+        if done.returncode:
+            raise SystemExit(f"ragchat search failed in {code}:\n{done.stderr[-2000:]}")
+        peaks.append(int(done.stderr.strip().splitlines()[-1].split()[1]) / 1024)
+    return statistics.median(seconds), max(peaks)
+
+
+def kill_during_ingest(code: Path, work: Path, docs: Path, delay: float, fresh: str) -> dict[str, Any]:
+    """Kill an ingest ``delay`` s in, then re-run it; return what the restart found and whether it ends as ``fresh``."""
+    home = work / f"kill-{delay}"
+    command = [sys.executable, __file__, "--worker", "ingest", "--home", str(home), "--docs", str(docs)]
+    process = subprocess.Popen(
+        [*command, "--delay", "0.02"], env=side_env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    found = run_worker(code, "state", home, docs)
+    completed = run_worker(code, "ingest", home, docs)
+    return {"found": found["files"], "same": completed["ids"] == fresh}
+
+
+def main() -> int:
+    """Run every step on both versions and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", default=BEFORE, help="the earlier version to compare with (a git revision)")
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--paragraphs", type=int, default=10, help="paragraphs (chunks) per file")
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--kills", type=int, default=3, help="kill -9 moments to try (0: none)")
+    parser.add_argument("--kill-files", type=int, default=1000, help="size of the corpus the kills interrupt")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--docs", help=argparse.SUPPRESS)
+    parser.add_argument("--delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return 0
+
+    from tabulate import tabulate
+
+    sys.path.insert(0, str(ROOT))
+    from tests.fake_ollama import FakeOllama
+
+    fake = FakeOllama(embedder=lambda texts: instant_embeddings().embed_documents(texts)).start()
+    with tempfile.TemporaryDirectory(prefix="ragchat-bench-storage-") as tmp:
+        work = Path(tmp)
+        sides = {f"before ({args.before})": checkout(args.before, work / "before"), "now (SQLite)": ROOT}
+        docs = work / "docs"
+        print(f"Writing {args.files:,} files of {args.paragraphs} paragraphs…", file=sys.stderr)
+        write_corpus(docs, args.files, args.paragraphs)
+        incremental, queries, cold = [], [], []
+        for name, code in sides.items():
+            home = work / f"home-{len(incremental)}"
+            print(f"{name}: incremental updates…", file=sys.stderr)
+            step = run_worker(code, "incremental", home, docs)
+            first = step["first"]
+            unchanged = f"{step['unchanged']:.2f} ({step['unchanged'] / first:.1%})"
+            incremental.append([
+                name, f"{step['chunks']:,}", f"{first:.1f}", unchanged, f"{step['one_changed']:.2f}",
+                f"{step['one_deleted']:.2f}",
+            ])  # fmt: skip
+            print(f"{name}: queries…", file=sys.stderr)
+            step = run_worker(code, "queries", home, docs, queries=args.queries)
+            queries.append([name, *(f"{step[m][0]:.2f} / {step[m][1]:.2f}" for m in ("vector", "keyword", "hybrid"))])
+            print(f"{name}: cold search…", file=sys.stderr)
+            seconds, peak = cold_search(code, home, docs, fake.url)
+            cold.append([name, f"{seconds:.2f}", f"{peak:,.0f}"])
+            write_corpus_file(docs, 42, args.paragraphs)  # undo the worker's changes for the next side
+            write_corpus_file(docs, 43, args.paragraphs)
+        kills = []
+        if args.kills:
+            small = work / "small"
+            write_corpus(small, args.kill_files, args.paragraphs)
+            for name, code in sides.items():
+                fresh = run_worker(code, "ingest", work / f"fresh-{len(kills)}", small)["ids"]
+                for n in range(args.kills):
+                    delay = 1.0 + 2.0 * n
+                    print(f"{name}: kill -9 after {delay:.0f} s…", file=sys.stderr)
+                    outcome = kill_during_ingest(code, work / name.split()[0], small, delay, fresh)
+                    kills.append([name, f"{delay:.0f}", outcome["found"], "yes" if outcome["same"] else "NO"])
+    fake.stop()
+    print(f"\nMachine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"{args.files:,} files × {args.paragraphs} paragraphs, instant embedder\n")  # fmt: skip
+    print(tabulate(incremental, ["version", "chunks", "first ingest s", "unchanged re-ingest s (of first)",
+                                 "one file changed s", "one file deleted s"], tablefmt="github"))  # fmt: skip
+    print()
+    print(tabulate(queries, ["version", "vector p50 / p95 ms", "keyword p50 / p95 ms", "hybrid p50 / p95 ms"],
+                   tablefmt="github"))  # fmt: skip
+    print()
+    print(tabulate(cold, ["version", "cold `ragchat search` s", "peak MB"], tablefmt="github"))
+    if kills:
+        print()
+        print(tabulate(kills, ["version", "killed after s", "files a restart finds", "re-run = fresh build"],
+                       tablefmt="github"))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
