@@ -40,11 +40,11 @@ from agent.assistant import Assistant  # noqa: E402
 from agent.chat_model import make_chat_model  # noqa: E402
 from agent.settings import load_settings  # noqa: E402
 from knowledge.embeddings import make_embeddings  # noqa: E402
-from knowledge.index import IndexInfo, KnowledgeIndex  # noqa: E402
+from knowledge.engine import IndexInfo  # noqa: E402
 from tests.fake_ollama import FakeOllama  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_index import measured_sync  # noqa: E402
+from bench_index import fill, measured_ingest  # noqa: E402
 
 DIMENSION = 768
 TURNS = 30
@@ -99,10 +99,8 @@ def ours(n: int, fake: FakeOllama, rng: np.random.Generator) -> dict[str, float]
     vectors, texts, metadatas = corpus(n, rng)
     with tempfile.TemporaryDirectory() as home:
         settings = load_settings(ollama_host=fake.url, home=home, docs_dir=home)
-        index = KnowledgeIndex.empty(None, IndexInfo(settings.embedding, DIMENSION))
-        index.store.add_vectors(vectors, texts, metadatas, [f"c{i}" for i in range(n)])
-        index.save(home)
-        del index, vectors
+        fill(home, IndexInfo(settings.embedding, DIMENSION), vectors, texts, metadatas)
+        del vectors
         gc.collect()
         app = Assistant(settings)
         questions = [" ".join(rng.choice(WORDS, 5)) for _ in range(TURNS)]
@@ -180,9 +178,7 @@ def ingest_costs(chunks: int = 20_000) -> dict[str, float]:
         for f in range(chunks // 20):  # 20 chunks of ~480 characters per file
             (docs / f"n{f:05d}.txt").write_text("\n\n".join(texts[f * 20 : (f + 1) * 20]))
         embedder = CountingEmbeddings()
-        index = KnowledgeIndex.empty(embedder, IndexInfo("bench"))
-        ours_s, ours_peak = measured_sync(index, docs, home, embedder)
-        made = index.chunk_count
+        ours_s, ours_peak, made = measured_ingest(docs, home, embedder)
         seed_embedder = CountingEmbeddings()
         gc.collect()
         tracemalloc.start()
