@@ -97,11 +97,29 @@ class Settings(BaseSettings):
         Path("rag_data"), description="Folder of documents to index.", json_schema_extra={"flag": "--docs"}
     )
     home: Path = Field(Path(".ragchat"), description="Data folder for everything ragchat writes.")
+    database_url: str | None = Field(
+        None,
+        description=(
+            "Postgres with pgvector (postgresql://user:password@host/db) holding the knowledge base and the threads, "
+            "shared by every ragchat pointed at it (unset: SQLite files in the data folder)."
+        ),
+    )
 
     @field_validator("ollama_host")
     @classmethod
     def _normalise_host(cls, value: str) -> str:
         return read_ollama_host(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"{without_password(value)!r} — give a postgresql:// URL, e.g. postgresql://ragchat:secret@db.example/ragchat"
+            )
+        return value.strip()
 
     @field_validator("timeout", mode="before")
     @classmethod
@@ -171,6 +189,20 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         """The index database (SQLite; the Postgres engine keeps it elsewhere)."""
         return self.home / "knowledge.sqlite"
+
+
+def without_password(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``, for messages.
+
+    >>> without_password("postgresql://ragchat:secret@db.example:5432/ragchat")
+    'postgresql://ragchat:***@db.example:5432/ragchat'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 MAX_TIMEOUT = 86400

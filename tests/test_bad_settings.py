@@ -71,6 +71,16 @@ def test_an_unusable_timeout_says_what_is_allowed(
     )
 
 
+@pytest.mark.parametrize("value", ["sqlite:///x.db", "db.example:5432", "mysql://u@h/d"])
+def test_a_database_url_that_is_not_postgres_says_what_to_give(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RAGCHAT_DATABASE_URL", value)
+    monkeypatch.setenv("RAGCHAT_HOME", str(tmp_path / "home"))
+    assert main(["sources"]) == 1
+    assert capsys.readouterr().err.startswith(f"Error: Invalid setting database_url (RAGCHAT_DATABASE_URL): {value!r}")
+
+
 def test_a_finite_timeout_is_kept() -> None:
     assert load_settings(timeout="2.5").timeout == 2.5
 

@@ -93,6 +93,10 @@ EXAMPLES: dict[str, tuple[str, object]] = {
     "keyword_weight": ("0.3", 0.3),
     "docs_dir": ("notes", Path("notes")),
     "home": ("state", Path("state")),
+    "database_url": (
+        "postgresql://ragchat:secret@db.example/ragchat",
+        "postgresql://ragchat:secret@db.example/ragchat",
+    ),
 }
 """A value other than the default for every setting: as typed, and as the settings hold it."""
 
