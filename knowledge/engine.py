@@ -142,6 +142,10 @@ class Engine(Protocol):
         """Return each of these unit vectors' best cosine with any chunk."""
         ...
 
+    def export(self, batch: int = 4096) -> Iterator[list[FileChunks]]:
+        """Yield every indexed file with its chunks (in file order) and vectors, about ``batch`` chunks at a time."""
+        ...
+
     def writing(self) -> AbstractContextManager[None]:
         """Hold the right to change this knowledge base, across processes (raises a one-line error if busy)."""
         ...

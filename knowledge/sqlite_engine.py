@@ -240,6 +240,25 @@ class SQLiteEngine:
                 best = np.maximum(best, (chunks[start : start + 65536] @ vectors.T).max(axis=0))
             return best
 
+    def export(self, batch: int = 4096) -> Iterator[list[FileChunks]]:
+        """Yield every indexed file with its chunks (in file order) and vectors, about ``batch`` chunks at a time."""
+        records = sorted(self.files.values(), key=lambda record: record.source)
+        group: list[FileChunks] = []
+        for record in records:
+            rows = self._query(
+                "SELECT c.key, c.text, c.metadata, c.vector FROM chunks c JOIN files f ON f.id = c.file "
+                "WHERE f.source = ? ORDER BY c.start, c.id",
+                (record.source,),
+            )
+            chunks = [_document(key, text, metadata) for key, text, metadata, _ in rows]
+            vectors = np.frombuffer(b"".join(row[3] for row in rows), dtype="<f4").reshape(len(rows), -1)
+            group.append(FileChunks(record, chunks, vectors))
+            if sum(len(item.chunks) for item in group) >= batch:
+                yield group
+                group = []
+        if group:
+            yield group
+
     # -- writing ------------------------------------------------------------------------
     @contextmanager
     def writing(self) -> Iterator[None]:
