@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
     from agent.turns import Turn
+    from knowledge.engine import Engine
 
 __all__ = ["Assistant", "IngestResult", "UploadResult", "SEARCH_ONLY_LABEL", "check_thread_id", "no_index"]
 
@@ -67,7 +68,7 @@ class Assistant:
         self._model_check = ModelCheck()
         self.knowledge = knowledge or KnowledgeBase(
             s.home, s.docs_dir, s.embedding, lambda: self.embeddings, chunk_size=s.chunk_size,
-            chunk_overlap=s.chunk_overlap,
+            chunk_overlap=s.chunk_overlap, engine=storage_engine(s),
         )  # fmt: skip
         self.conversations = Conversations(s, lambda: self.llm, self.knowledge, checkpointer)
 
@@ -81,7 +82,7 @@ class Assistant:
             RagchatError: if the change is to the data folder, documents folder, embedder or
                 chunking, which need a new knowledge base (restart ragchat).
         """
-        fixed = ("home", "docs_dir", "embedding", "chunk_size", "chunk_overlap", "memory")
+        fixed = ("home", "docs_dir", "embedding", "chunk_size", "chunk_overlap", "memory", "database_url")
         if any(getattr(settings, name) != getattr(self.settings, name) for name in fixed):
             raise RagchatError("That setting takes effect when ragchat is started again — restart it.")
         model = ("chat_model", "temperature", "num_ctx", "num_predict", "ollama_host", "timeout")
@@ -152,3 +153,12 @@ class Assistant:
     def mermaid(self) -> str:
         """Return the agent's graph as Mermaid text."""
         return self.graph_structure().draw_mermaid()
+
+
+def storage_engine(settings: Settings) -> Engine | None:
+    """Return the engine the settings name for the knowledge base: Postgres for a database URL, else the default."""
+    if settings.database_url is None:
+        return None  # SQLite in the data folder
+    from knowledge.postgres_engine import PostgresEngine
+
+    return PostgresEngine(settings.database_url)

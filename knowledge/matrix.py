@@ -47,6 +47,14 @@ class VectorMatrix:
         """The keys of the chunks held."""
         return set(self._row_of)
 
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows in all (a known number to come: no doubling, no spare copy)."""
+        if rows > len(self._matrix) and self.dimension:
+            self._matrix = _grown(self._matrix, rows, self._count)
+            self._keys, self._files, self._alive = (
+                _grown(a, rows, self._count) for a in (self._keys, self._files, self._alive)
+            )
+
     def append(self, keys: np.ndarray, files: np.ndarray, vectors: np.ndarray) -> None:
         """Add rows (vectors are normalised here); keys must be new."""
         if not len(keys):

@@ -55,6 +55,8 @@ DATABASE = "knowledge.sqlite"
 WRITE_LOCK = "index.lock"
 WRITE_LOCK_WAIT = 2.0
 """Seconds to wait for another process's ingest before saying so (they can take minutes)."""
+LOAD_BATCH = 8192
+"""Chunks' vectors read per step when the index is opened."""
 BUSY_TIMEOUT = 10.0
 """Seconds SQLite waits for another connection's commit before giving up."""
 REBUILD = "rebuild it with `ragchat ingest --rebuild` (the damaged file is kept aside, not deleted)"
@@ -168,8 +170,7 @@ class SQLiteEngine:
         if not words or depth <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         held = self.document_frequency(words)
-        total = self._query("SELECT count(*) FROM chunks", ())[0][0]
-        telling = [word for word in words if held.get(word, 0) < total / 2]
+        telling = [word for word in words if held.get(word, 0) < self.chunk_count / 2]
         query, args = _match(telling or words), []
         if sources is None:
             sql = "SELECT rowid, -bm25(chunk_words) FROM chunk_words WHERE chunk_words MATCH ? ORDER BY rank LIMIT ?"
@@ -444,18 +445,17 @@ class SQLiteEngine:
                     f" — {REBUILD}."
                 )
         before = len(self._matrix)
-        new = db.execute("SELECT id, file, vector FROM chunks WHERE id > ? ORDER BY id", (self._matrix.last_key,))
-        keys, files, blobs = [], [], []
-        for key, file, blob in new:
-            keys.append(key)
-            files.append(file)
-            blobs.append(blob)
+        last = self._matrix.last_key
         total = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        if before + len(keys) != total:  # some were removed: find which
-            held = {row[0] for row in db.execute("SELECT id FROM chunks WHERE id <= ?", (self._matrix.last_key,))}
+        new = db.execute("SELECT count(*) FROM chunks WHERE id > ?", (last,)).fetchone()[0]
+        if before + new != total:  # some were removed: find which
+            held = {row[0] for row in db.execute("SELECT id FROM chunks WHERE id <= ?", (last,))}
             self._matrix.remove(self._matrix.keys() - held)
-        if keys:
-            width = 4 * (info.dimension if info else 0)
+        self._matrix.reserve(len(self._matrix) + new)  # read in batches into room made once: memory stays ~1x
+        width = 4 * (info.dimension if info else 0)
+        rows = db.execute("SELECT id, file, vector FROM chunks WHERE id > ? ORDER BY id", (last,))
+        while batch := rows.fetchmany(LOAD_BATCH):
+            keys, files, blobs = zip(*batch, strict=True)
             if not width or any(len(blob) != width for blob in blobs):
                 raise IndexDamaged(f"The index {self.path} is damaged (a vector is not {width // 4}-d) — {REBUILD}.")
             vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(keys), -1)
