@@ -47,9 +47,11 @@ class VectorMatrix:
         """The keys of the chunks held."""
         return set(self._row_of)
 
-    def reserve(self, rows: int) -> None:
-        """Make room for ``rows`` rows in all (a known number to come: no doubling, no spare copy)."""
+    def reserve(self, more: int) -> None:
+        """Make room for ``more`` rows: exactly on first load, else at least a quarter more (few copies)."""
+        rows = self._count + more
         if rows > len(self._matrix) and self.dimension:
+            rows = rows if not self._count else max(rows, len(self._matrix) + len(self._matrix) // 4)
             self._matrix = _grown(self._matrix, rows, self._count)
             self._keys, self._files, self._alive = (
                 _grown(a, rows, self._count) for a in (self._keys, self._files, self._alive)
@@ -89,6 +91,13 @@ class VectorMatrix:
                 self._alive[row] = False
         if self._count and self._count - len(self._row_of) >= COMPACT_AT * self._count:
             self._compact()
+
+    def remove_files(self, files: Collection[int]) -> None:
+        """Mask every row of these files (a file's chunks go together); compact when enough are masked."""
+        if not files or not self._count:
+            return
+        hit = np.flatnonzero(self._alive[: self._count] & np.isin(self._files[: self._count], list(files)))
+        self.remove(self._keys[hit].tolist())
 
     def search(
         self, vector: np.ndarray, depth: int, files: Collection[int] | None = None

@@ -429,6 +429,7 @@ class SQLiteEngine:
         ):
             self._matrix = VectorMatrix(info.dimension if info else 0)
         self.info = info
+        known = set(self._file_keys.values())
         self.files, self._file_keys = {}, {}
         for row in db.execute("SELECT id, source, path, sha256, size, mtime_ns, chunks, indexed_at FROM files"):
             self.files[row[1]] = FileRecord(*row[1:])
@@ -448,10 +449,12 @@ class SQLiteEngine:
         last = self._matrix.last_key
         total = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
         new = db.execute("SELECT count(*) FROM chunks WHERE id > ?", (last,)).fetchone()[0]
-        if before + new != total:  # some were removed: find which
+        if before + new != total:  # chunks go only with their file (a changed file is a new file row)
+            self._matrix.remove_files(known - set(self._file_keys.values()))
+        if len(self._matrix) + new != total:  # not as expected: compare every key
             held = {row[0] for row in db.execute("SELECT id FROM chunks WHERE id <= ?", (last,))}
             self._matrix.remove(self._matrix.keys() - held)
-        self._matrix.reserve(len(self._matrix) + new)  # read in batches into room made once: memory stays ~1x
+        self._matrix.reserve(new)  # read in batches into room made once: memory stays ~1x
         width = 4 * (info.dimension if info else 0)
         rows = db.execute("SELECT id, file, vector FROM chunks WHERE id > ? ORDER BY id", (last,))
         while batch := rows.fetchmany(LOAD_BATCH):

@@ -19,7 +19,7 @@ def test_any_mix_of_appends_and_removals_searches_as_brute_force(seed: int) -> N
     rng = np.random.default_rng(seed)
     matrix, held, next_key = VectorMatrix(), {}, 1
     if seed % 2:
-        matrix.reserve(300)
+        matrix.reserve(300)  # before the width is known: no room made yet
     for _ in range(40):
         if rng.random() < 0.6 or not held:
             count = int(rng.integers(1, 30))
