@@ -81,7 +81,7 @@ class Assistant:
             RagchatError: if the change is to the data folder, documents folder, embedder or
                 chunking, which need a new knowledge base (restart ragchat).
         """
-        fixed = ("home", "docs_dir", "embedding", "chunk_size", "chunk_overlap", "memory")
+        fixed = ("home", "docs_dir", "embedding", "chunk_size", "chunk_overlap", "memory", "database_url")
         if any(getattr(settings, name) != getattr(self.settings, name) for name in fixed):
             raise RagchatError("That setting takes effect when ragchat is started again — restart it.")
         model = ("chat_model", "temperature", "num_ctx", "num_predict", "ollama_host", "timeout")
