@@ -131,7 +131,7 @@ class Conversations:
 
     def check_question(self, question: str) -> str:
         """Return the question trimmed, or raise a one-line error if it is empty or too long for the model."""
-        question = (question or "").strip()
+        question = (question or "").replace("\0", "").strip()  # a NUL means nothing, and Postgres cannot store it
         if not question:
             raise RagchatError("The question is empty — type a question about your documents.")
         limit = max_question_chars(self.settings.num_ctx)

@@ -200,7 +200,7 @@ class ThreadRegistry:
         Raises:
             RagchatError: if the thread is unknown or the title empty.
         """
-        title = " ".join(title.split())
+        title = " ".join(title.replace("\0", " ").split())  # no NUL: Postgres text cannot hold one
         if not title:
             raise RagchatError("The new title is empty — give the thread a name.")
         _, changed = self._run("UPDATE ragchat_threads SET title = ? WHERE id = ?", (title, thread_id))

@@ -156,6 +156,14 @@ def test_ragchats_starting_at_once_on_a_new_database_all_set_it_up(postgres_url:
     assert failures == []  # no "deadlock detected", no duplicate migration rows
 
 
+def test_a_question_with_a_nul_character_is_stored(machine: Machine) -> None:
+    app = machine("a")
+    app.ask("Who cast\x00 the Quillmarsh bell?", "nul").run()
+    app.rename_thread("nul", "Bells\x00 and ferries")
+    assert [(t.title, t.messages) for t in app.threads()] == [("Bells and ferries", 2)]
+    assert app.history("nul")[0].content == QUESTION
+
+
 def test_an_unreachable_database_is_one_line(
     env: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
