@@ -110,12 +110,13 @@ class Conversations:
 
     def close(self) -> None:
         """Let go of the thread database: its file, or its Postgres connections (the next use opens it again)."""
-        from agent.thread_store import close_checkpointer
-
         with self._lock:
             if self._registry is not None:
                 self._registry.close()
-            close_checkpointer(self._checkpointer)
+            if self._checkpointer is not None:  # else the store was never opened: import nothing for it
+                from agent.thread_store import close_checkpointer
+
+                close_checkpointer(self._checkpointer)
             self._registry = self._checkpointer = self._graph = None
 
     # -- turns ------------------------------------------------------------------------
