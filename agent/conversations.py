@@ -9,7 +9,6 @@ graph's public state API.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -63,26 +62,29 @@ class Conversations:
 
     @property
     def checkpointer(self) -> BaseCheckpointSaver:
-        """Where threads are kept: SQLite in the data folder unless settings say memory (made on first use)."""
+        """Where threads are kept: SQLite in the data folder, memory or Postgres, per settings (made on first use)."""
         from agent.thread_store import make_checkpointer
 
         with self._lock:
             if self._checkpointer is None:
-                self._checkpointer, notice = make_checkpointer(self.settings.home, self.settings.memory)
+                s = self.settings
+                self._checkpointer, notice = make_checkpointer(s.home, s.memory, s.database_url)
                 self.notices += [notice] if notice else []
             return self._checkpointer
 
     @property
     def registry(self) -> ThreadRegistry:
-        """Titles, times and document scopes of threads; on disk exactly when the checkpoints are."""
+        """Titles, times and document scopes of threads; kept where the checkpoints are (file, Postgres or memory)."""
         from langgraph.checkpoint.memory import MemorySaver
 
+        from agent.thread_store import postgres_pool
         from agent.threads import ThreadRegistry, now
 
         with self._lock:
             if self._registry is None:
                 durable = not isinstance(self.checkpointer, MemorySaver)
-                self._registry = ThreadRegistry(self.settings.home if durable else None)
+                pool = postgres_pool(self.checkpointer)
+                self._registry = ThreadRegistry(self.settings.home if durable else None, pool)
                 # Only an older ragchat, which recorded a thread when its first turn finished, left
                 # checkpoints without an entry (a killed first turn): list them by their first question.
                 for thread_id in self._registry.unlisted():
@@ -107,13 +109,14 @@ class Conversations:
             self._graph = None
 
     def close(self) -> None:
-        """Let go of the thread database (the next use opens it again)."""
+        """Let go of the thread database: its file, or its Postgres connections (the next use opens it again)."""
         with self._lock:
             if self._registry is not None:
                 self._registry.close()
-            conn = getattr(self._checkpointer, "conn", None)
-            if isinstance(conn, sqlite3.Connection):
-                conn.close()
+            if self._checkpointer is not None:  # else the store was never opened: import nothing for it
+                from agent.thread_store import close_checkpointer
+
+                close_checkpointer(self._checkpointer)
             self._registry = self._checkpointer = self._graph = None
 
     # -- turns ------------------------------------------------------------------------
@@ -129,7 +132,7 @@ class Conversations:
 
     def check_question(self, question: str) -> str:
         """Return the question trimmed, or raise a one-line error if it is empty or too long for the model."""
-        question = (question or "").strip()
+        question = (question or "").replace("\0", "").strip()  # a NUL means nothing, and Postgres cannot store it
         if not question:
             raise RagchatError("The question is empty — type a question about your documents.")
         limit = max_question_chars(self.settings.num_ctx)
@@ -156,7 +159,7 @@ class Conversations:
         from langchain_core.messages import AIMessage, HumanMessage
 
         from agent.sources import rate, source_record
-        from agent.thread_store import store_error
+        from agent.thread_store import store_error, store_errors
 
         question, thread_id = self.check_question(question), check_thread_id(thread_id)
         info = self.registry.get(thread_id)
@@ -171,8 +174,8 @@ class Conversations:
             try:  # as the "abstain" node: like a not-found reply, it ends the turn without generating
                 self.graph.update_state(config, {"messages": exchange}, as_node="abstain")
                 stored = len(self.graph.get_state(config).values.get("messages", []))
-            except sqlite3.Error as exc:
-                raise store_error(exc, self.settings.home) from exc
+            except store_errors() as exc:
+                raise store_error(exc, self.settings.home, self.settings.database_url) from exc
             self.registry.record_turn(thread_id, question, stored)
         return records
 
@@ -196,7 +199,7 @@ class Conversations:
     def _stored(self, thread_id: str) -> list[BaseMessage]:
         from agent.thread_store import translated
 
-        with translated(None if self.settings.memory else self.settings.home):
+        with translated(None if self.settings.memory else self.settings.home, self.settings.database_url):
             state = self.graph.get_state({"configurable": {"thread_id": thread_id}})
         return list(state.values.get("messages", []))
 

@@ -2,13 +2,15 @@
 
 The registry is a small table beside the checkpoints in the thread database
 (:mod:`agent.thread_store`), so one file holds every conversation; without a data folder
-(memory mode) it lives in memory too.
+(memory mode) it lives in memory too; with a database URL it is a table in that Postgres,
+shared by every ragchat pointed at it. One set of SQL statements serves both databases.
 
 Turns of one thread are serialised by a lock per thread (a lock file in ``<home>/locks/``,
-so CLIs and page servers on one data folder wait for each other; a process-local lock in
-memory mode): a second question waits its turn, or is refused in one line if it cannot.
+so CLIs and page servers on one data folder wait for each other; a Postgres advisory lock
+with a database URL, so ragchats on several machines do; a process-local lock in memory
+mode): a second question waits its turn, or is refused in one line if it cannot.
 
-What it does not do: search inside conversations, or sync threads between machines.
+What it does not do: search inside conversations.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
-from agent.thread_store import DATABASE, SCHEMA, open_database, translated
+from agent.thread_store import DATABASE, SCHEMA, PostgresTables, Tables, advisory_lock, open_database, translated
 from knowledge.errors import RagchatError
+
+if TYPE_CHECKING:
+    from psycopg_pool import ConnectionPool
 
 LOCKS = "locks"
 TURN_WAIT = 300.0
@@ -107,30 +112,33 @@ def _when(stamp: str, tz: tzinfo | None) -> str:
 class ThreadRegistry:
     """Thread ids with a title, creation and update times and message count; one turn at a time per thread."""
 
-    def __init__(self, home: Path | None) -> None:
+    def __init__(self, home: Path | None, pool: ConnectionPool | None = None) -> None:
         """Keep the registry in ``home``'s threads database, or in memory when ``home`` is ``None``.
 
-        Open the checkpointer first: it is the one that sets a damaged database aside.
+        With a Postgres ``pool`` (the checkpointer's) it is kept in that database instead and
+        ``home`` is not used. Open the checkpointer first: it creates the tables, and it is the
+        one that sets a damaged SQLite database aside.
         """
         self.home = home
-        if home is None:
-            self._conn = sqlite3.connect(":memory:", check_same_thread=False)
-            self._conn.execute(SCHEMA)
+        self._tables: Tables
+        if pool is not None:
+            self._tables = PostgresTables(pool)
+        elif home is None:
+            memory = sqlite3.connect(":memory:", check_same_thread=False)
+            memory.execute(SCHEMA)
+            self._tables = Tables(memory, None)
         else:
             with translated(home):
-                self._conn = open_database(home / DATABASE)
+                self._tables = Tables(open_database(home / DATABASE), home)
         self._lock = threading.Lock()
         self._turn_locks: dict[str, threading.Lock] = {}
 
     def close(self) -> None:
-        """Close the registry's database connection."""
-        with self._lock:
-            self._conn.close()
+        """Close the registry's database connection (a Postgres pool is the checkpointer's to close)."""
+        self._tables.close()
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        with translated(self.home), self._lock, self._conn:
-            yield self._conn
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[list[tuple[Any, ...]], int]:
+        return self._tables.run(sql, params)
 
     def record_question(self, thread_id: str, question: str) -> None:
         """Note a question as its turn starts, so a thread is listed even if the turn never finishes."""
@@ -142,55 +150,49 @@ class ThreadRegistry:
 
     def _record(self, thread_id: str, question: str, messages: int | None) -> None:
         # A new thread is titled by its question; ``messages`` is the stored count, or None for one more.
-        count = "messages + 1" if messages is None else "excluded.messages"
+        count = "ragchat_threads.messages + 1" if messages is None else "excluded.messages"
         stamp = now()
-        with self._writing() as conn:
-            conn.execute(
-                "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages) VALUES (?, ?, ?, ?, ?) "
-                f"ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = {count}, "
-                "title = CASE WHEN ragchat_threads.messages = 0 THEN excluded.title ELSE ragchat_threads.title END",
-                (thread_id, _title(question) or thread_id, stamp, stamp, 1 if messages is None else messages),
-            )
+        self._run(
+            "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages) VALUES (?, ?, ?, ?, ?) "
+            f"ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at, messages = {count}, "
+            "title = CASE WHEN ragchat_threads.messages = 0 THEN excluded.title ELSE ragchat_threads.title END",
+            (thread_id, _title(question) or thread_id, stamp, stamp, 1 if messages is None else messages),
+        )
 
     def set_scope(self, thread_id: str, sources: list[str] | None) -> None:
         """Limit a thread to some documents (``None``: all), creating its entry if it has none yet."""
         scope = json.dumps(sorted(sources)) if sources is not None else None
         stamp = now()
-        with self._writing() as conn:
-            conn.execute(
-                "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages, scope) "
-                "VALUES (?, 'New chat', ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE SET scope = excluded.scope",
-                (thread_id, stamp, stamp, scope),
-            )
+        self._run(
+            "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages, scope) "
+            "VALUES (?, 'New chat', ?, ?, 0, ?) ON CONFLICT(id) DO UPDATE SET scope = excluded.scope",
+            (thread_id, stamp, stamp, scope),
+        )
 
     def list(self) -> list[ThreadInfo]:
         """Return every thread, most recently updated first."""
-        with translated(self.home), self._lock:
-            rows = self._conn.execute(f"{SELECT} ORDER BY updated_at DESC, created_at DESC, id").fetchall()
+        rows, _ = self._run(f"{SELECT} ORDER BY updated_at DESC, created_at DESC, id")
         return [_info(row) for row in rows]
 
     def get(self, thread_id: str) -> ThreadInfo | None:
         """Return one thread, or ``None``."""
-        with translated(self.home), self._lock:
-            row = self._conn.execute(f"{SELECT} WHERE id = ?", (thread_id,)).fetchone()
-        return _info(row) if row else None
+        rows, _ = self._run(f"{SELECT} WHERE id = ?", (thread_id,))
+        return _info(rows[0]) if rows else None
 
     def unlisted(self) -> list[str]:
         """Return ids that have checkpoints but no entry (threads stored by a turn that never got to record them)."""
-        with translated(self.home), self._lock:
-            if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'checkpoints'").fetchone():
-                return []
-            query = "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id NOT IN (SELECT id FROM ragchat_threads)"
-            return [row[0] for row in self._conn.execute(query)]
+        if not self._tables.has_table("checkpoints"):
+            return []
+        query = "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id NOT IN (SELECT id FROM ragchat_threads)"
+        return [row[0] for row in self._run(query)[0]]
 
     def adopt(self, thread_id: str, first_question: str, messages: int, stamp: str) -> None:
         """List a thread found only among the checkpoints, titled by its first question."""
-        with self._writing() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO ragchat_threads (id, title, created_at, updated_at, messages) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (thread_id, _title(first_question) or thread_id, stamp, stamp, messages),
-            )
+        self._run(
+            "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO NOTHING",
+            (thread_id, _title(first_question) or thread_id, stamp, stamp, messages),
+        )
 
     def rename(self, thread_id: str, title: str) -> None:
         """Give a thread a new title.
@@ -198,19 +200,17 @@ class ThreadRegistry:
         Raises:
             RagchatError: if the thread is unknown or the title empty.
         """
-        title = " ".join(title.split())
+        title = " ".join(title.replace("\0", " ").split())  # no NUL: Postgres text cannot hold one
         if not title:
             raise RagchatError("The new title is empty — give the thread a name.")
-        with self._writing() as conn:
-            changed = conn.execute("UPDATE ragchat_threads SET title = ? WHERE id = ?", (title, thread_id))
-        if changed.rowcount == 0:
+        _, changed = self._run("UPDATE ragchat_threads SET title = ? WHERE id = ?", (title, thread_id))
+        if changed == 0:
             raise unknown_thread(thread_id)
 
     def delete(self, thread_id: str) -> None:
         """Forget a thread's entry (its checkpoints are the checkpointer's to delete)."""
-        with self._writing() as conn:
-            conn.execute("DELETE FROM ragchat_threads WHERE id = ?", (thread_id,))
-        if self.home is not None:
+        self._run("DELETE FROM ragchat_threads WHERE id = ?", (thread_id,))
+        if self.home is not None and not isinstance(self._tables, PostgresTables):
             self._lock_path(thread_id).unlink(missing_ok=True)
 
     # -- one turn at a time ----------------------------------------------------------------
@@ -246,6 +246,8 @@ class ThreadRegistry:
 
     def turn_lock(self, thread_id: str) -> tuple[Callable[[float], bool], Callable[[], None]]:
         """Return ``acquire(wait) -> bool`` and ``release()`` for ``thread_id``'s turn (across processes)."""
+        if isinstance(self._tables, PostgresTables):  # across machines: a lock in the shared database
+            return advisory_lock(self._tables.url, f"turn:{thread_id}")
         if self.home is None:  # threads live in this process only
             with self._lock:
                 local = self._turn_locks.setdefault(thread_id, threading.Lock())

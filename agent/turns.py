@@ -10,7 +10,6 @@ page, :meth:`Turn.stop`) keeps what was shown, marked interrupted.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -109,7 +108,7 @@ class Turn:
     def _answer(self) -> Iterator[Event]:
         from langchain_core.messages import HumanMessage
 
-        from agent.thread_store import store_error
+        from agent.thread_store import store_error, store_errors
 
         config = self._config
         stream = self.graph.stream(
@@ -124,8 +123,8 @@ class Turn:
                     yield Token(data["token"])
                 elif "status" in data:
                     yield Status(data["status"])
-        except sqlite3.Error as exc:
-            yield Failed(str(store_error(exc, self.settings.home)), partial_kept=False)
+        except store_errors() as exc:
+            yield Failed(str(store_error(exc, self.settings.home, self.settings.database_url)), partial_kept=False)
             return
         except Exception as exc:
             explained = explain_ollama_error(exc, base_url=self.settings.ollama_host, model=self.settings.chat_model)

@@ -13,6 +13,7 @@ import pytest
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
 from tests.fake_ollama import FakeOllama
+from tests.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
