@@ -194,6 +194,15 @@ class ThreadRegistry:
             (thread_id, _title(first_question) or thread_id, stamp, stamp, messages),
         )
 
+    def add(self, thread: ThreadInfo) -> None:
+        """List a thread as another database lists it (a move); an id already listed is left as it is."""
+        scope = json.dumps(sorted(thread.scope)) if thread.scope is not None else None
+        self._run(
+            "INSERT INTO ragchat_threads (id, title, created_at, updated_at, messages, scope) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+            (thread.id, thread.title, thread.created_at, thread.updated_at, thread.messages, scope),
+        )
+
     def rename(self, thread_id: str, title: str) -> None:
         """Give a thread a new title.
 

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -35,6 +36,8 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +75,17 @@ def instant_embeddings(delay: float = 0.0) -> Any:
     return Instant()
 
 
-def knowledge_base(home: Path, docs: Path, delay: float = 0.0) -> Any:
-    """Return this version's knowledge base over ``docs`` with the instant embedder."""
+def knowledge_base(home: Path, docs: Path, delay: float = 0.0, url: str | None = None) -> Any:
+    """Return this version's knowledge base over ``docs`` with the instant embedder (in Postgres at ``url``)."""
     from knowledge.base import KnowledgeBase
 
     embeddings = instant_embeddings(delay)
-    return KnowledgeBase(home, docs, EMBEDDING, lambda: embeddings, chunk_size=800, chunk_overlap=50)
+    extra: dict[str, Any] = {}
+    if url:
+        from knowledge.postgres_engine import PostgresEngine
+
+        extra["engine"] = PostgresEngine(url)
+    return KnowledgeBase(home, docs, EMBEDDING, lambda: embeddings, chunk_size=800, chunk_overlap=50, **extra)
 
 
 def chunk_ids(base: Any) -> list[str]:
@@ -102,7 +110,11 @@ def worker(args: argparse.Namespace) -> None:
     """One version's side of a step; prints a JSON object."""
     import knowledge
 
-    home, docs = Path(args.home), Path(args.docs)
+    home, docs, url = Path(args.home), Path(args.docs), args.database_url
+
+    def knowledge_base(home: Path, docs: Path, delay: float = 0.0) -> Any:
+        return globals()["knowledge_base"](home, docs, delay, url)
+
     result: dict[str, Any] = {"code": str(Path(knowledge.__file__).parents[1])}
     if args.worker == "incremental":
         base = knowledge_base(home, docs)  # one process throughout, as the web page
@@ -124,6 +136,24 @@ def worker(args: argparse.Namespace) -> None:
             base.search(queries[0], 4, mode)  # warm
             times = [timed(lambda q=q, m=mode: base.search(q, 4, m)) * 1000 for q in queries]
             result[mode] = (statistics.median(times), percentile(times, 95))
+    elif args.worker == "recall":  # the vector index's answers against exact search over the same vectors
+        import numpy as np
+
+        engine = knowledge_base(home, docs).current().engine
+        ids, vectors = [], []
+        for batch in engine.export():
+            for item in batch:
+                ids += [chunk.id for chunk in item.chunks]
+                vectors.append(item.vectors)
+        matrix = np.vstack(vectors)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        rng, found = np.random.default_rng(3), []
+        for _ in range(args.queries):
+            query = rng.standard_normal(DIMENSION).astype(np.float32)
+            exact = {ids[row] for row in np.argsort(-(matrix @ (query / np.linalg.norm(query))))[:4]}
+            keys, _ = engine.vector_ranking(query, 4, None)
+            found.append(len(exact & {chunk.id for chunk in engine.chunks(keys.tolist()).values()}) / 4)
+        result["recall"] = float(np.mean(found))
     elif args.worker == "ingest":
         base = knowledge_base(home, docs, args.delay)
         base.ingest()
@@ -189,6 +219,19 @@ def run_worker(code: Path, step: str, home: Path, docs: Path, **extra: Any) -> d
     return result
 
 
+def new_database(admin: str) -> str:
+    """Create an empty database on the Postgres at ``admin``; return its URL."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+
+
 def side_env(code: Path) -> dict[str, str]:
     """Return the environment of a process that imports ragchat from ``code``."""
     return {**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -202,9 +245,13 @@ def checkout(revision: str, folder: Path) -> Path:
     return folder
 
 
-def cold_search(code: Path, home: Path, docs: Path, url: str, runs: int = 3) -> tuple[float, float]:
+def cold_search(
+    code: Path, home: Path, docs: Path, url: str, database: str | None, runs: int = 3
+) -> tuple[float, float]:
     """Return the median seconds and peak MB of a new ``ragchat search`` process on this index."""
     env = {**side_env(code), "RAGCHAT_HOME": str(home), "RAGCHAT_DOCS_DIR": str(docs), "OLLAMA_HOST": url}
+    if database:
+        env["RAGCHAT_DATABASE_URL"] = database
     command = ["/usr/bin/time", "-f", "%e %M", sys.executable, "-m", "ui.cli", "search", question(7)]
     seconds, peaks = [], []
     for _ in range(runs):
@@ -217,19 +264,43 @@ def cold_search(code: Path, home: Path, docs: Path, url: str, runs: int = 3) -> 
     return statistics.median(seconds), max(peaks)
 
 
-def kill_during_ingest(code: Path, work: Path, docs: Path, delay: float, fresh: str) -> dict[str, Any]:
+def kill_during_ingest(
+    code: Path, work: Path, docs: Path, delay: float, fresh: str, database: str | None
+) -> dict[str, Any]:
     """Kill an ingest ``delay`` s in, then re-run it; return what the restart found and whether it ends as ``fresh``."""
     home = work / f"kill-{delay}"
     command = [sys.executable, __file__, "--worker", "ingest", "--home", str(home), "--docs", str(docs)]
+    extra = {"database-url": database} if database else {}
+    command += [f"--database-url={database}"] if database else []
     process = subprocess.Popen(
         [*command, "--delay", "0.02"], env=side_env(code), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    found = run_worker(code, "state", home, docs)
-    completed = run_worker(code, "ingest", home, docs)
+    found = run_worker(code, "state", home, docs, **extra)
+    completed = run_worker(code, "ingest", home, docs, **extra)
     return {"found": found["files"], "same": completed["ids"] == fresh}
+
+
+@contextmanager
+def postgres(args: argparse.Namespace) -> Iterator[str | None]:
+    """Yield the URL of a Postgres to measure (``--database-url``, or one started with pgserver), or None."""
+    if not args.postgres:
+        yield None
+        return
+    if args.database_url:
+        yield args.database_url
+        return
+    import pgserver
+
+    root = Path(tempfile.mkdtemp(prefix="ragchat-bench-pg-"))
+    server = pgserver.get_server(root / "data", cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> int:
@@ -245,6 +316,10 @@ def main() -> int:
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--docs", help=argparse.SUPPRESS)
     parser.add_argument("--delay", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgres", action="store_true", help="measure the Postgres engine too (pgserver, or --database-url)"
+    )
+    parser.add_argument("--database-url", help="a Postgres with pgvector that may create databases (default: pgserver)")
     args = parser.parse_args()
     if args.worker:
         worker(args)
@@ -256,17 +331,26 @@ def main() -> int:
     from tests.fake_ollama import FakeOllama
 
     fake = FakeOllama(embedder=lambda texts: instant_embeddings().embed_documents(texts)).start()
-    with tempfile.TemporaryDirectory(prefix="ragchat-bench-storage-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ragchat-bench-storage-") as tmp, postgres(args) as admin:
         work = Path(tmp)
         sides = {f"before ({args.before})": checkout(args.before, work / "before"), "now (SQLite)": ROOT}
+        if admin:
+            sides["now (Postgres)"] = ROOT
+
+        def database(name: str) -> str | None:
+            return new_database(admin) if admin and "Postgres" in name else None
+
+        recall = None
         docs = work / "docs"
         print(f"Writing {args.files:,} files of {args.paragraphs} paragraphs…", file=sys.stderr)
         write_corpus(docs, args.files, args.paragraphs)
         incremental, queries, cold = [], [], []
         for name, code in sides.items():
             home = work / f"home-{len(incremental)}"
+            url = database(name)
+            extra = {"database-url": url} if url else {}
             print(f"{name}: incremental updates…", file=sys.stderr)
-            step = run_worker(code, "incremental", home, docs)
+            step = run_worker(code, "incremental", home, docs, **extra)
             first = step["first"]
             unchanged = f"{step['unchanged']:.2f} ({step['unchanged'] / first:.1%})"
             incremental.append([
@@ -274,11 +358,14 @@ def main() -> int:
                 f"{step['one_deleted']:.2f}", f"{step['one_changed_cli']:.2f}",
             ])  # fmt: skip
             print(f"{name}: queries…", file=sys.stderr)
-            step = run_worker(code, "queries", home, docs, queries=args.queries)
+            step = run_worker(code, "queries", home, docs, queries=args.queries, **extra)
             queries.append([name, *(f"{step[m][0]:.2f} / {step[m][1]:.2f}" for m in ("vector", "keyword", "hybrid"))])
             print(f"{name}: cold search…", file=sys.stderr)
-            seconds, peak = cold_search(code, home, docs, fake.url)
+            seconds, peak = cold_search(code, home, docs, fake.url, url)
             cold.append([name, f"{seconds:.2f}", f"{peak:,.0f}"])
+            if url:
+                print(f"{name}: vector index recall…", file=sys.stderr)
+                recall = run_worker(code, "recall", home, docs, queries=args.queries, **extra)["recall"]
             write_corpus_file(docs, 42, args.paragraphs)  # undo the worker's changes for the next side
             write_corpus_file(docs, 43, args.paragraphs)
         kills = []
@@ -286,11 +373,14 @@ def main() -> int:
             small = work / "small"
             write_corpus(small, args.kill_files, args.paragraphs)
             for name, code in sides.items():
-                fresh = run_worker(code, "ingest", work / f"fresh-{len(kills)}", small)["ids"]
+                url = database(name)
+                extra = {"database-url": url} if url else {}
+                fresh = run_worker(code, "ingest", work / f"fresh-{len(kills)}", small, **extra)["ids"]
                 for n in range(args.kills):
                     delay = 1.0 + 2.0 * n
                     print(f"{name}: kill -9 after {delay:.0f} s…", file=sys.stderr)
-                    outcome = kill_during_ingest(code, work / name.split()[0], small, delay, fresh)
+                    place = work / name.split()[-1].strip("()")
+                    outcome = kill_during_ingest(code, place, small, delay, fresh, database(name))
                     kills.append([name, f"{delay:.0f}", outcome["found"], "yes" if outcome["same"] else "NO"])
     fake.stop()
     print(f"\nMachine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
@@ -303,6 +393,8 @@ def main() -> int:
                    tablefmt="github"))  # fmt: skip
     print()
     print(tabulate(cold, ["version", "cold `ragchat search` s", "peak MB"], tablefmt="github"))
+    if recall is not None:
+        print(f"\nPostgres HNSW recall@4 against exact search ({args.queries} random queries): {recall:.3f}")
     if kills:
         print()
         print(tabulate(kills, ["version", "killed after s", "files a restart finds", "re-run = fresh build"],

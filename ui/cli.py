@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ui.commands import run_forget, run_graph, run_ingest, run_search, run_sources, run_threads, warn
+from ui.commands import run_forget, run_graph, run_ingest, run_migrate, run_search, run_sources, run_threads, warn
 from ui.conversation import INTERRUPTION, run_ask, run_chat
 from ui.eval_command import number_list, run_eval
 from ui.terminal import one_line, say
@@ -227,6 +227,12 @@ def build_parser(settings: bool = True) -> argparse.ArgumentParser:
         help="thresholds a sweep tries (default: a built-in list)",
     )
     evaluate.set_defaults(handler=run_eval)
+
+    migrate = commands.add_parser(
+        "migrate", parents=[common], help="move this data folder's knowledge base and threads into a shared Postgres"
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="an empty Postgres with pgvector: postgresql://…")
+    migrate.set_defaults(handler=run_migrate)
 
     graph = commands.add_parser("graph", parents=[common], help="print the agent's graph as Mermaid text")
     graph.set_defaults(handler=run_graph)

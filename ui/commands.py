@@ -140,6 +140,34 @@ def write_file(name: str, text: str) -> None:
         raise RagchatError(f"Cannot write {path}: {exc.strerror or exc} — choose another file.") from None
 
 
+def run_migrate(assistant: Assistant, args: argparse.Namespace) -> int:
+    """Copy this data folder's knowledge base and threads into the Postgres ``--to`` names; say how to use it."""
+    from tqdm import tqdm
+
+    from agent.moving import move_to
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(what: str, done: int, total: int) -> None:
+        bar = bars.get(what) or bars.setdefault(
+            what, tqdm(total=total, desc=f"Moving {what}", unit="", file=sys.stderr, leave=False)
+        )
+        bar.update(done - bar.n)
+
+    assistant.close()  # the move opens the data folder itself
+    try:
+        moved = move_to(assistant.settings, args.to, progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    say(
+        f"Moved {moved.files} files ({moved.chunks} chunks, nothing embedded again) and {moved.threads} threads "
+        f"to {moved.where}. Set RAGCHAT_DATABASE_URL to it (or pass --database-url) on every ragchat that "
+        "shares them; this data folder is left as it was."
+    )
+    return 0
+
+
 def run_graph(assistant: Assistant, args: argparse.Namespace) -> int:
     """Print the Mermaid diagram of the agent."""
     say(assistant.mermaid())
