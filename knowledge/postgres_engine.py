@@ -108,11 +108,16 @@ BUMP = (
     "SET value = convert_to((convert_from(ragchat_meta.value, 'UTF8')::bigint + 1)::text, 'UTF8')"
 )
 """Every write transaction ends with this: readers compare the counter (and its row's ``xmin``)."""
-MARKER = "SELECT value, xmin::text FROM ragchat_meta WHERE key = 'version'"
+MARKER = (
+    "SELECT value, xmin::text, (SELECT count(*) FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NOT NULL) "
+    "FROM ragchat_meta WHERE key = 'version'"
+)
+"""The change counter, its row's ``xmin`` (new if the tables are made again) and how many tables there are."""
 KEYWORD_SCORE = (
     "(SELECT sum(t.weight * ts_rank(c.words, t.query, 1)) FROM unnest(%s::tsquery[], %s::float8[]) AS t(query, weight))"
 )
 """Each query word's ``ts_rank`` (saturating as it recurs; 1: over 1 + log of the length) times its weight, summed."""
+Marker = tuple[bytes, str, int]
 IN_SOURCES = "c.file = ANY(ARRAY(SELECT id FROM ragchat_files WHERE source = ANY(%s::text[])))"
 
 
@@ -129,7 +134,7 @@ class PostgresEngine:
         self.calibration: Calibration | None = None
         self.chunk_count = 0
         self.version = 0
-        self._seen: tuple[bytes, str] | None = None  # the change counter and its row's xmin, last loaded
+        self._seen: Marker | None = None  # the change marker last loaded
         self._frequency: dict[str, int] = {}  # document frequencies read since the last change
         self._reader: psycopg.Connection | None = None
         self._reader_vectors = False  # pgvector's types registered on the reader
@@ -471,15 +476,15 @@ class PostgresEngine:
             self._seen = None
 
     # -- inside: reading ------------------------------------------------------------------
-    def _marker(self, db: psycopg.Connection) -> tuple[bytes, str] | None:
-        """The change counter and its row's ``xmin`` (new even if the tables were made again); ``None``: no tables."""
+    def _marker(self, db: psycopg.Connection) -> Marker | None:
+        """What tells a change: :data:`MARKER`'s row; ``None`` when there are no tables (nothing stored)."""
         if self._seen is None and not self._present(db):
             return None
         try:
-            row = db.execute(MARKER).fetchone()
+            row = db.execute(MARKER, (list(TABLES),)).fetchone()
         except psycopg.errors.UndefinedTable:  # gone since (set aside by another process?): load says which
-            return None if not self._present(db) else (b"", "missing")
-        return (bytes(row[0]), row[1]) if row is not None else (b"", "")
+            return None if not self._present(db) else (b"", "", 0)
+        return (bytes(row[0]), row[1], row[2]) if row is not None else (b"", "", len(TABLES))
 
     def _load(self, db: psycopg.Connection) -> None:
         """Read the records, forgotten sources, embedder and calibration, checking that the tables are whole."""
@@ -499,7 +504,7 @@ class PostgresEngine:
                 f"The index in the database at {self.where} was made by a newer ragchat (schema {max(versions)}) — "
                 f"upgrade ragchat, or {REBUILD}."
             )
-        marker = db.execute(MARKER).fetchone()
+        marker = db.execute(MARKER, (list(TABLES),)).fetchone()
         info = self._stored_info(db) if versions else None
         files = {
             row[0]: FileRecord(*row)
@@ -523,7 +528,7 @@ class PostgresEngine:
         self.chunk_count = db.execute("SELECT count(*) FROM ragchat_chunks").fetchone()[0]
         self.calibration = self._stored_calibration(db, info)
         self._frequency = {}
-        self._seen = (bytes(marker[0]), marker[1]) if marker is not None else (b"", "")
+        self._seen = (bytes(marker[0]), marker[1], marker[2]) if marker is not None else (b"", "", len(TABLES))
         self.version += 1
 
     def _stored_info(self, db: psycopg.Connection, *, update: bool = False) -> IndexInfo:
