@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -118,6 +118,7 @@ KEYWORD_SCORE = (
 )
 """Each query word's ``ts_rank`` (saturating as it recurs; 1: over 1 + log of the length) times its weight, summed."""
 Marker = tuple[bytes, str, int]
+T = TypeVar("T")
 IN_SOURCES = "c.file = ANY(ARRAY(SELECT id FROM ragchat_files WHERE source = ANY(%s::text[])))"
 
 
@@ -149,8 +150,7 @@ class PostgresEngine:
     # -- reading ------------------------------------------------------------------------
     def exists(self) -> bool:
         """Whether ragchat's tables are in the database (nothing was ingested otherwise)."""
-        with self._lock, self._translated():
-            return bool(self._present(self._reading()))
+        return bool(self._read(self._present))
 
     def refresh(self) -> bool:
         """Pick up what was committed since the last call, here or in another process.
@@ -162,19 +162,7 @@ class PostgresEngine:
             IndexDamaged: if tables are missing or disagree, or they are from a newer ragchat.
             RagchatError: if the database cannot be reached or used.
         """
-        with self._lock, self._translated():
-            reader = self._reading()
-            marker = self._marker(reader)
-            if marker is None:
-                changed = self._seen is not None or self.info is not None
-                if changed:
-                    self._forget_state()
-                return changed
-            if marker == self._seen:
-                return False
-            with reader.transaction():  # REPEATABLE READ: one snapshot for everything read below
-                self._load(reader)
-            return True
+        return self._read(self._refresh)
 
     def vector_ranking(self, vector: np.ndarray, depth: int, sources: Collection[str] | None) -> Ranking:
         """Return the ``depth`` chunks nearest ``vector`` by cosine: HNSW, or exact among ``sources``."""
@@ -574,8 +562,7 @@ class PostgresEngine:
         return " | ".join(each), each, weights
 
     def _query(self, statement: str, args: Sequence[Any], *, vectors: bool = False, ef_search: int = 0) -> list[tuple]:
-        with self._lock, self._translated():
-            db = self._reading()
+        def run(db: psycopg.Connection) -> list[tuple]:
             if vectors and not self._reader_vectors:
                 from pgvector.psycopg import register_vector
 
@@ -586,6 +573,33 @@ class PostgresEngine:
                 db.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(wanted),))
                 self._ef_search = wanted
             return db.execute(statement, args).fetchall()
+
+        return self._read(run)
+
+    def _refresh(self, reader: psycopg.Connection) -> bool:
+        marker = self._marker(reader)
+        if marker is None:
+            changed = self._seen is not None or self.info is not None
+            if changed:
+                self._forget_state()
+            return changed
+        if marker == self._seen:
+            return False
+        with reader.transaction():  # REPEATABLE READ: one snapshot for everything read below
+            self._load(reader)
+        return True
+
+    def _read(self, work: Callable[[psycopg.Connection], T]) -> T:
+        """Run ``work`` on the reader; again on a new connection if the open one was lost (a server restart)."""
+        with self._lock, self._translated():
+            opened = self._reader is not None
+            try:
+                return work(self._reading())
+            except psycopg.OperationalError as exc:
+                if not (opened and _unreachable(exc)):
+                    raise
+                self._drop(reader=True)
+                return work(self._reading())
 
     def _reading(self) -> psycopg.Connection:
         if self._reader is None:
@@ -627,7 +641,8 @@ class PostgresEngine:
     def _transaction(self) -> Iterator[psycopg.Connection]:
         """One write transaction on the writer connection (tables made when it opens), counter bumped."""
         with self._write_lock:
-            if self._writer is None:
+            opened = self._writer is not None
+            if not opened:
                 writer = _connect(self.url, "writer")
                 try:
                     self._create_tables(writer)
@@ -639,6 +654,16 @@ class PostgresEngine:
                     raise
                 self._writer = writer
             db = self._writer
+            if opened:
+                try:
+                    db.execute("SELECT 1")  # idle since the last commit: lost meanwhile (a server restart)?
+                except psycopg.OperationalError as exc:
+                    if not _unreachable(exc):
+                        raise
+                    self._drop(writer=True)
+                    with self._transaction() as db:  # a new connection, tables checked again
+                        yield db
+                    return
             try:
                 with db.transaction():
                     yield db
@@ -689,12 +714,19 @@ class PostgresEngine:
     def _take_write_lock(self) -> None:
         deadline = time.monotonic() + WRITE_LOCK_WAIT
         with self._translated():
-            if self._locker is None or self._locker.closed:
-                self._locker = _connect(self.url, "write lock")
-            while not self._locker.execute("SELECT pg_try_advisory_lock(%s)", (WRITE_LOCK_KEY,)).fetchone()[0]:
-                if time.monotonic() >= deadline:
-                    raise _busy()
-                time.sleep(0.05)
+            for attempt in (1, 2):
+                if self._locker is None or self._locker.closed:
+                    self._locker = _connect(self.url, "write lock")
+                try:
+                    while not self._locker.execute("SELECT pg_try_advisory_lock(%s)", (WRITE_LOCK_KEY,)).fetchone()[0]:
+                        if time.monotonic() >= deadline:
+                            raise _busy()
+                        time.sleep(0.05)
+                    return
+                except psycopg.OperationalError as exc:
+                    if attempt == 2 or not _unreachable(exc):
+                        raise
+                    self._locker.close()  # lost while idle: once more on a new connection
 
     def _release_write_lock(self) -> None:
         locker = self._locker
@@ -749,13 +781,17 @@ class PostgresEngine:
 
     def _drop_broken(self) -> None:
         """Forget connections a failure closed, so the next use opens new ones."""
-        for name in ("_reader", "_writer", "_locker"):
+        lost = [c is not None and (c.closed or c.broken) for c in (self._reader, self._writer, self._locker)]
+        self._drop(reader=lost[0], writer=lost[1], locker=lost[2])
+
+    def _drop(self, *, reader: bool = False, writer: bool = False, locker: bool = False) -> None:
+        for name, drop in (("_reader", reader), ("_writer", writer), ("_locker", locker)):
             connection = getattr(self, name)
-            if connection is not None and (connection.closed or connection.broken):
+            if drop and connection is not None:
                 connection.close()
                 setattr(self, name, None)
-                if name == "_reader":
-                    self._reader_vectors, self._ef_search = False, 0
+        if reader:
+            self._reader_vectors, self._ef_search = False, 0
 
 
 def without_password(url: str) -> str:

@@ -566,3 +566,25 @@ def test_postgres_refuses_vectors_of_another_dimension(postgres_database: str) -
     crafted.engine.refresh()
     assert "boat.txt" not in crafted.files and crafted.info.dimension == 4
     crafted.engine.close()
+
+
+def test_postgres_connections_lost_while_idle_are_opened_again(postgres_database: str) -> None:
+    """A server restart, or an idle timeout, ends ragchat's sessions: the next read or write opens new ones."""
+    engine = PostgresEngine(postgres_database)
+    try:
+        index = open_index(engine, ConceptEmbeddings(), IndexInfo("concepts"))
+        add_texts(index, ConceptEmbeddings(), list(TEXTS.values()), [{"source": name} for name in TEXTS])
+        with engine.writing():
+            pass
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+        assert ended == 3  # the reader, the writer, the write lock's
+        assert top(index, "automobile", "hybrid") == ["garage.txt"]
+        with engine.writing():
+            engine.commit(add=[file_chunks("ferry.txt", "The ship leaves at noon.")])
+        assert engine.refresh() and "ferry.txt" in engine.files
+    finally:
+        engine.close()
