@@ -12,8 +12,8 @@ import pytest
 
 from agent.assistant import Assistant
 from agent.settings import Settings, load_settings
+from tests import postgres
 from tests.fake_ollama import FakeOllama
-from tests.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
 
 if TYPE_CHECKING:
     from streamlit.testing.v1 import AppTest
@@ -112,3 +112,17 @@ def page(env: Settings) -> Iterator[AppTest]:
     yield app
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """An admin URL of a Postgres with pgvector: RAGCHAT_TEST_DATABASE_URL's, else one pgserver starts here."""
+    with postgres.server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new database of this test's own on that server, dropped after it."""
+    with postgres.fresh_database(postgres_server) as url:
+        yield url

@@ -10,22 +10,22 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
-from knowledge.engine import FileChunks, FileRecord, IndexInfo
+from knowledge.engine import Engine, FileChunks, FileRecord, IndexInfo
 from knowledge.index import KnowledgeIndex
 from knowledge.ingest import chunk_id
 from knowledge.sqlite_engine import SQLiteEngine
 
 
-def open_index(home: Path, embeddings: Embeddings | None, info: IndexInfo | None = None) -> KnowledgeIndex:
-    """Return a knowledge index over a new SQLite database in ``home``."""
-    engine = SQLiteEngine(home)
+def open_index(where: Path | Engine, embeddings: Embeddings | None, info: IndexInfo | None = None) -> KnowledgeIndex:
+    """Return a knowledge index over ``where``: an engine, or a folder for a new SQLite database."""
+    engine = SQLiteEngine(where) if isinstance(where, Path) else where
     engine.start(info or IndexInfo("fake"))
     engine.refresh()
     return KnowledgeIndex(engine, embeddings)
 
 
 def add_texts(index: KnowledgeIndex, embeddings: Embeddings, texts: list[str], metadatas: list[dict[str, Any]]) -> None:
-    """Store each text as a chunk of the file its metadata names (one commit per file), embedded by ``embeddings``."""
+    """Store each text as a chunk of the file its metadata names (one commit for all), embedded by ``embeddings``."""
     by_source: dict[str, list[Document]] = defaultdict(list)
     for text, meta in zip(texts, metadatas, strict=True):
         chunk = Document(page_content=text, metadata={"start_index": 0, **meta})

@@ -1,8 +1,12 @@
-"""A real Postgres for tests: RAGCHAT_TEST_DATABASE_URL if set, else one started with pgserver; a new database per test.
+"""A real Postgres with pgvector for the tests: the one RAGCHAT_TEST_DATABASE_URL names, else one pgserver starts.
 
-The server is started once per test process (each xdist worker has its own), on a unix socket only,
-and stopped at the end of the session. ``postgres_url`` gives each test a database of its own,
-dropped afterwards (closing whatever connections a test left open).
+pgserver (PyPI) ships Postgres 16 with pgvector and starts it from a folder in about a second,
+listening on a Unix socket in that folder only. Each pytest process (each xdist worker) starts
+its own and stops it at the end; every test gets a database of its own, dropped after it.
+
+The server's folder is not under pytest's temporary folder: as root, pgserver runs Postgres as
+another user, and any pytest starting meanwhile makes that folder private again (mode 700),
+which would cut the running server off from its own files.
 """
 
 from __future__ import annotations
@@ -13,44 +17,63 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import pytest
+import psycopg
+from filelock import FileLock
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
-ADMIN_URL = os.environ.get("RAGCHAT_TEST_DATABASE_URL")  # read at import: each test runs without RAGCHAT_ variables
+TEST_DATABASE_URL = os.environ.get("RAGCHAT_TEST_DATABASE_URL", "")
+"""Read at import: each test's environment is emptied of RAGCHAT_* variables."""
+FAST = ("fsync = off", "synchronous_commit = off", "full_page_writes = off")
+"""Durability the tests do not need, on the server they start (never on one they are given)."""
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The URL of a Postgres the tests may create databases in."""
-    if ADMIN_URL:
-        yield ADMIN_URL
+@contextmanager
+def server() -> Iterator[str]:
+    """Yield a superuser URL of a Postgres server: the given one, or one started here and removed after."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
         return
-    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set", for pgserver's lock file
+    folder = Path(tempfile.mkdtemp(prefix="ragchat-test-postgres-"))
+    with warnings.catch_warnings():  # platformdirs warns that XDG_RUNTIME_DIR is unset (pgserver copes)
         warnings.simplefilter("ignore")
         import pgserver
 
-        # Not under pytest's basetemp: pgserver, run as root, serves it as another user, and pytest keeps that private.
-        root = Path(tempfile.mkdtemp(prefix="ragchat-pg-"))
-        server = pgserver.get_server(root / "data", cleanup_mode="stop")
+        # As root, pgserver adds a system user to run Postgres: two workers must not both try.
+        with FileLock(Path(tempfile.gettempdir()) / "ragchat-test-postgres.lock"):
+            started = pgserver.get_server(folder / "data", cleanup_mode="delete")
+    url = started.get_uri()
     try:
-        yield server.get_uri()
+        with psycopg.connect(url, autocommit=True) as admin:
+            for setting in FAST:
+                admin.execute(f"ALTER SYSTEM SET {setting}")
+            admin.execute("SELECT pg_reload_conf()")
+        yield url
     finally:
-        server.cleanup()
-        shutil.rmtree(root, ignore_errors=True)
+        started.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """The URL of a new, empty database, dropped after the test."""
-    import psycopg
-
-    name = f"ragchat_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+@contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """Yield the URL of a new, empty database on the server, dropped afterwards (connections and all)."""
+    name = f"ragchat_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield urlunsplit(urlsplit(postgres_server)._replace(path=f"/{name}"))
+        yield database_url(admin_url, name)
     finally:
-        with psycopg.connect(postgres_server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def database_url(url: str, name: str) -> str:
+    """Return ``url`` naming the database ``name`` instead (a URL stays a URL, as users write them)."""
+    if "://" in url:
+        parts = urlsplit(url)
+        return urlunsplit(parts._replace(path=f"/{name}"))
+    return make_conninfo(url, dbname=name)
