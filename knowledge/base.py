@@ -206,6 +206,7 @@ class KnowledgeBase:
                 report = sync(
                     self._index, targets, docs_dir=self.docs_dir, embeddings=self._embeddings(), progress=progress
                 )
+                self.engine.settle()
             finally:
                 with self._lock:
                     self.engine.refresh()  # what was committed, even by a sync that failed part-way

@@ -172,6 +172,10 @@ class Engine(Protocol):
         """In one transaction: drop these files' chunks and records, and keep ``keep_out`` out of later ingests."""
         ...
 
+    def settle(self) -> None:
+        """After a batch of changes (an ingest, a move): build what is better built once than kept row by row."""
+        ...
+
     def save_calibration(self, calibration: Calibration) -> None:
         """Store the held-aside questions' vectors with the index."""
         ...

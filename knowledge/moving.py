@@ -44,5 +44,6 @@ def copy_knowledge(source: Engine, target: Engine, progress: Callable[[int, int]
         target.forget((), source.forgotten)
         if source.calibration is not None:
             target.save_calibration(source.calibration)
+        target.settle()
         target.refresh()
         return done

@@ -356,6 +356,9 @@ class SQLiteEngine:
             db.executemany("INSERT OR IGNORE INTO forgotten VALUES (?)", [(source,) for source in keep_out])
             self._touch_info(db, 0)
 
+    def settle(self) -> None:
+        """Nothing is built afterwards here: the vectors are searched in memory, FTS5 merges as it goes."""
+
     def save_calibration(self, calibration: Calibration) -> None:
         """Store the held-aside questions' vectors with the index."""
         blob = np.ascontiguousarray(calibration.vectors, dtype="<f4").tobytes()

@@ -143,6 +143,7 @@ def test_vector_search_finds_the_nearest_among_many(make_engine: MakeEngine) -> 
             for f in range(3)
         ]
     )
+    engine.settle()  # Postgres builds its HNSW index now
     engine.refresh()
     ids = {doc.id: key for key, doc in engine.chunks(engine.keys()).items()}
     key_of_row = np.asarray([ids[c.id] for c in chunks])
@@ -541,6 +542,7 @@ def test_postgres_tables_are_made_by_ragchat(postgres_url: str) -> None:
     try:
         index = open_index(engine, ConceptEmbeddings(), IndexInfo("concepts"))
         add_texts(index, ConceptEmbeddings(), ["The automobile."], [{"source": "a.txt"}])
+        engine.settle()  # the vector index, built once the ingest is done
         with psycopg.connect(postgres_url) as db:
             schema = db.execute("SELECT version FROM ragchat_schema").fetchall()
             column = db.execute(
@@ -588,3 +590,24 @@ def test_postgres_connections_lost_while_idle_are_opened_again(postgres_url: str
         assert engine.refresh() and "ferry.txt" in engine.files
     finally:
         engine.close()
+
+
+def test_postgres_builds_the_vector_index_once_an_ingest_is_done(postgres_url: str, tmp_path: Path) -> None:
+    def indexed() -> bool:
+        with psycopg.connect(postgres_url) as db:
+            return db.execute("SELECT to_regclass('ragchat_chunks_embedding') IS NOT NULL").fetchone()[0]
+
+    base = knowledge_base(PostgresEngine(postgres_url), tmp_path / "pg", ROOT / "rag_data")
+    engine = base.engine
+    engine.start(IndexInfo("fake"))
+    engine.commit(add=[file_chunks("a.txt", "The automobile is serviced in spring.")])
+    engine.refresh()
+    assert not indexed()  # rows go in without it: inserting into HNSW row by row is ten times slower
+    assert engine.vector_ranking(np.array([0.01, 1, 0, 0], dtype=np.float32), 1, None)[0].size == 1  # exact meanwhile
+    engine.settle()
+    assert indexed()
+    engine.commit(add=[file_chunks("b.txt", "The vessel sails at dawn.")])  # later changes go into it
+    engine.settle()
+    engine.refresh()
+    keys, _ = engine.vector_ranking(np.array([0.01, 0, 1, 0], dtype=np.float32), 1, None)
+    assert [doc.metadata["source"] for doc in engine.chunks(keys.tolist()).values()] == ["b.txt"]
