@@ -17,7 +17,7 @@ of source, position and text), and inside one database by an integer that only g
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -194,3 +194,17 @@ def chunk_rows(item: FileChunks) -> Iterator[tuple[str, int, Any, str, dict[str,
     for chunk, vector in zip(item.chunks, item.vectors, strict=True):
         meta = chunk.metadata
         yield str(chunk.id), int(meta.get("start_index") or 0), meta.get("article"), chunk.page_content, meta, vector
+
+
+def in_batches(items: Iterable[FileChunks], batch: int = 4096) -> Iterator[list[FileChunks]]:
+    """Group files with their chunks into lists of about ``batch`` chunks (whole files), for one transaction each."""
+    group: list[FileChunks] = []
+    held = 0
+    for item in items:
+        group.append(item)
+        held += len(item.chunks)
+        if held >= batch:
+            yield group
+            group, held = [], 0
+    if group:
+        yield group

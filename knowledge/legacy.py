@@ -22,7 +22,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
-from knowledge.engine import FileChunks, FileRecord, IndexInfo
+from knowledge.engine import FileChunks, FileRecord, IndexInfo, in_batches
 from knowledge.errors import IndexDamaged, RagchatError, explain_os_error
 from knowledge.store import MatrixStore, read_matrix
 
@@ -76,14 +76,12 @@ def migrate(home: Path, target: Path) -> None:
         rows: dict[str, list[int]] = defaultdict(list)
         for row, meta in enumerate(store.metadatas):
             rows[meta.get("source", "")].append(row)
-        batch: list[FileChunks] = []
-        for source, record in manifest.files.items():
-            chunks = [store.document(row) for row in rows[source]]
-            batch.append(FileChunks(record, chunks, store.vectors[rows[source]]))
-            if sum(len(item.chunks) for item in batch) >= 4096:
-                engine.commit(add=batch, keep_times=True)
-                batch = []
-        engine.commit(add=batch, keep_times=True)
+        files = (
+            FileChunks(record, [store.document(row) for row in rows[source]], store.vectors[rows[source]])
+            for source, record in manifest.files.items()
+        )
+        for batch in in_batches(files):
+            engine.commit(add=batch, keep_times=True)
         engine.forget((), manifest.forgotten)
         if calibration is not None:
             engine.save_calibration(calibration)

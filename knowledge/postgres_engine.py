@@ -44,7 +44,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
-from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, now
+from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, in_batches, now
 from knowledge.errors import IndexDamaged, RagchatError
 from knowledge.keyword import idf, stems
 from knowledge.store import normalise
@@ -276,22 +276,19 @@ class PostgresEngine:
 
     def export(self, batch: int = 4096) -> Iterator[list[FileChunks]]:
         """Yield every indexed file with its chunks (in file order) and vectors, about ``batch`` chunks at a time."""
-        group: list[FileChunks] = []
-        for record in sorted(self.files.values(), key=lambda record: record.source):
-            rows = self._query(
-                "SELECT c.key, c.text, c.metadata, c.embedding FROM ragchat_chunks c JOIN ragchat_files f "
-                "ON f.id = c.file WHERE f.source = %s ORDER BY c.start, c.id",
-                [record.source],
-                vectors=True,
-            )
-            chunks = [_document(key, text, metadata) for key, text, metadata, _ in rows]
-            vectors = np.array([np.asarray(row[3], dtype=np.float32) for row in rows], dtype=np.float32)
-            group.append(FileChunks(record, chunks, vectors.reshape(len(rows), -1)))
-            if sum(len(item.chunks) for item in group) >= batch:
-                yield group
-                group = []
-        if group:
-            yield group
+        records = sorted(self.files.values(), key=lambda record: record.source)
+        return in_batches((self._file_chunks(record) for record in records), batch)
+
+    def _file_chunks(self, record: FileRecord) -> FileChunks:
+        rows = self._query(
+            "SELECT c.key, c.text, c.metadata, c.embedding FROM ragchat_chunks c JOIN ragchat_files f "
+            "ON f.id = c.file WHERE f.source = %s ORDER BY c.start, c.id",
+            [record.source],
+            vectors=True,
+        )
+        chunks = [_document(key, text, metadata) for key, text, metadata, _ in rows]
+        vectors = np.array([np.asarray(row[3], dtype=np.float32) for row in rows], dtype=np.float32)
+        return FileChunks(record, chunks, vectors.reshape(len(rows), -1))
 
     def best_cosines(self, vectors: np.ndarray) -> np.ndarray:
         """Return each of these unit vectors' best cosine with any chunk (its nearest by HNSW)."""

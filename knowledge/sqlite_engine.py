@@ -34,7 +34,7 @@ import numpy as np
 import orjson
 
 from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
-from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, now
+from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, in_batches, now
 from knowledge.errors import (
     SQLITE_BUSY_CODES,
     SQLITE_CORRUPT_CODES,
@@ -243,22 +243,18 @@ class SQLiteEngine:
 
     def export(self, batch: int = 4096) -> Iterator[list[FileChunks]]:
         """Yield every indexed file with its chunks (in file order) and vectors, about ``batch`` chunks at a time."""
-        records = sorted(self.files.values(), key=lambda record: record.source)
-        group: list[FileChunks] = []
-        for record in records:
-            rows = self._query(
-                "SELECT c.key, c.text, c.metadata, c.vector FROM chunks c JOIN files f ON f.id = c.file "
-                "WHERE f.source = ? ORDER BY c.start, c.id",
-                (record.source,),
-            )
-            chunks = [_document(key, text, metadata) for key, text, metadata, _ in rows]
-            vectors = np.frombuffer(b"".join(row[3] for row in rows), dtype="<f4").reshape(len(rows), -1)
-            group.append(FileChunks(record, chunks, vectors))
-            if sum(len(item.chunks) for item in group) >= batch:
-                yield group
-                group = []
-        if group:
-            yield group
+        return in_batches((self._file_chunks(record) for record in sorted(self.files.values(), key=_source)), batch)
+
+    def _file_chunks(self, record: FileRecord) -> FileChunks:
+        rows = self._query(
+            "SELECT c.key, c.text, c.metadata, c.vector FROM chunks c JOIN files f ON f.id = c.file "
+            "WHERE f.source = ? ORDER BY c.start, c.id",
+            (record.source,),
+        )
+        chunks = [_document(key, text, metadata) for key, text, metadata, _ in rows]
+        return FileChunks(
+            record, chunks, np.frombuffer(b"".join(row[3] for row in rows), dtype="<f4").reshape(len(rows), -1)
+        )
 
     # -- writing ------------------------------------------------------------------------
     @contextmanager
@@ -634,3 +630,7 @@ def _document(key: str, text: str, metadata: bytes) -> Document:
     from langchain_core.documents import Document
 
     return Document(page_content=text, metadata=orjson.loads(metadata), id=key)
+
+
+def _source(record: FileRecord) -> str:
+    return record.source
