@@ -287,7 +287,7 @@ class PostgresEngine:
             vectors=True,
         )
         chunks = [_document(key, text, metadata) for key, text, metadata, _ in rows]
-        vectors = np.array([np.asarray(row[3], dtype=np.float32) for row in rows], dtype=np.float32)
+        vectors = np.array([row[3].to_numpy() for row in rows], dtype=np.float32)  # pgvector's Vector
         return FileChunks(record, chunks, vectors.reshape(len(rows), -1))
 
     def best_cosines(self, vectors: np.ndarray) -> np.ndarray:

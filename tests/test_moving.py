@@ -41,3 +41,20 @@ def test_a_target_that_holds_a_knowledge_base_is_refused(assistant: Assistant, t
 def test_an_empty_source_is_refused(tmp_path) -> None:
     with pytest.raises(RagchatError, match="There is nothing to move"):
         copy_knowledge(SQLiteEngine(tmp_path / "a"), SQLiteEngine(tmp_path / "b"))
+
+
+def test_a_knowledge_base_moves_back_from_postgres(assistant: Assistant, postgres_url: str, tmp_path) -> None:
+    from knowledge.postgres_engine import PostgresEngine
+
+    shared = PostgresEngine(postgres_url)
+    try:
+        copy_knowledge(assistant.knowledge.engine, shared)
+        back = SQLiteEngine(tmp_path / "back")
+        assert copy_knowledge(shared, back) == 4
+        assert back.files == assistant.knowledge.engine.files
+        query = assistant.knowledge.engine._matrix.live()[0]
+        assert back.vector_ranking(query, 3, None)[1] == pytest.approx(
+            assistant.knowledge.engine.vector_ranking(query, 3, None)[1], abs=1e-6
+        )  # the very vectors, through pgvector and back
+    finally:
+        shared.close()
