@@ -48,10 +48,13 @@ class VectorMatrix:
         return set(self._row_of)
 
     def reserve(self, more: int) -> None:
-        """Make room for ``more`` rows: exactly on first load, else at least a quarter more (few copies)."""
+        """Make room for ``more`` rows, and some to spare: an eighth on first load, else a quarter (few copies).
+
+        The spare room lets the changes after opening append without copying the whole matrix.
+        """
         rows = self._count + more
         if rows > len(self._matrix) and self.dimension:
-            rows = rows if not self._count else max(rows, len(self._matrix) + len(self._matrix) // 4)
+            rows = rows + rows // 8 if not self._count else max(rows, len(self._matrix) + len(self._matrix) // 4)
             self._matrix = _grown(self._matrix, rows, self._count)
             self._keys, self._files, self._alive = (
                 _grown(a, rows, self._count) for a in (self._keys, self._files, self._alive)
