@@ -42,7 +42,7 @@ def move_to(settings: Settings, url: str, progress: Callable[[str, int, int], No
             or one of the threads, or either database refuses.
     """
     from agent.assistant import Assistant
-    from agent.settings import without_password
+    from knowledge.errors import without_password
 
     source = Assistant(settings.model_copy(update={"database_url": None, "memory": False}))
     target = Assistant(settings.model_copy(update={"database_url": url, "memory": False}))

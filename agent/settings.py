@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from knowledge.errors import RagchatError
+from knowledge.errors import RagchatError, without_password
 
 # agent.formatting, knowledge.embeddings and knowledge.index (LangChain, numpy, bm25s) are
 # imported where they are used, so `ragchat web` hands over to Streamlit without loading them.
@@ -189,20 +189,6 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         """The index database (SQLite; the Postgres engine keeps it elsewhere)."""
         return self.home / "knowledge.sqlite"
-
-
-def without_password(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``, for messages.
-
-    >>> without_password("postgresql://ragchat:secret@db.example:5432/ragchat")
-    'postgresql://ragchat:***@db.example:5432/ragchat'
-    """
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 MAX_TIMEOUT = 86400

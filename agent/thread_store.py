@@ -217,7 +217,7 @@ def database_error(exc: Exception, url: str) -> RagchatError:
     """Return the one-line error for a Postgres failure at ``url`` (its password never shown)."""
     import psycopg
 
-    from agent.settings import without_password
+    from knowledge.errors import without_password
 
     state = getattr(exc, "sqlstate", None) or ""
     if isinstance(exc, psycopg.OperationalError) and state[:2] in ("", "08", "57"):  # no connection, server gone
@@ -305,7 +305,7 @@ def open_postgres(url: str) -> ConnectionPool:
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 
-    from agent.settings import without_password
+    from knowledge.errors import without_password
 
     options = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}  # what PostgresSaver needs
     with translated(None, url):

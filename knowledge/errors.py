@@ -153,3 +153,35 @@ def explain_ollama_error(exc: BaseException, *, base_url: str, model: str) -> Ra
             "check that `ollama serve` is still running and try again."
         )
     return None
+
+
+def without_password(url: str) -> str:
+    """Return a database URL (or ``key=value`` string) with its password shown as ``***``, for messages.
+
+    >>> without_password("postgresql://ann:s3cret@db.example:5433/notes?sslmode=require&password=x")
+    'postgresql://ann:***@db.example:5433/notes?sslmode=require&password=***'
+    >>> without_password("postgresql://ann@db.example/notes")
+    'postgresql://ann@db.example/notes'
+    >>> without_password("host=db user=ann password=s3cret dbname=notes")
+    'host=db user=ann password=*** dbname=notes'
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    if "://" in url:
+        try:
+            parts = urlsplit(url)
+            pairs = parse_qsl(parts.query, keep_blank_values=True)
+            if parts.password is None and all(k != "password" for k, _ in pairs):
+                return url  # nothing to hide: shown as written
+            netloc = parts.netloc
+            if parts.password is not None:
+                user, _, host = netloc.rpartition("@")
+                netloc = f"{user.partition(':')[0]}:***@{host}"
+            query = urlencode(
+                [(k, "***" if k == "password" else v) for k, v in pairs],
+                safe="/*",
+            )
+            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        except ValueError:
+            return url.split("://", 1)[0] + "://…"
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)

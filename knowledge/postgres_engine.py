@@ -35,7 +35,6 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import orjson
@@ -45,7 +44,7 @@ from psycopg.types.json import Jsonb
 
 from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
 from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, in_batches, now
-from knowledge.errors import IndexDamaged, RagchatError
+from knowledge.errors import IndexDamaged, RagchatError, without_password
 from knowledge.keyword import idf, stems
 from knowledge.store import normalise
 
@@ -834,35 +833,6 @@ class PostgresEngine:
                 setattr(self, name, None)
         if reader:
             self._reader_vectors, self._ef_search = False, 0
-
-
-def without_password(url: str) -> str:
-    """Return the connection URL (or ``key=value`` string) with its password left out, for messages.
-
-    >>> without_password("postgresql://ann:s3cret@db.example:5433/notes?sslmode=require&password=x")
-    'postgresql://ann@db.example:5433/notes?sslmode=require'
-    >>> without_password("host=db user=ann password=s3cret dbname=notes")
-    'user=ann dbname=notes host=db'
-    """
-    if "://" in url:
-        try:
-            parts = urlsplit(url)
-            host = parts.netloc.rpartition("@")[2]
-            user = parts.username
-            netloc = f"{user}@{host}" if user else host
-            query = urlencode(
-                [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"], safe="/"
-            )
-            return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-        except ValueError:
-            return url.split("://", 1)[0] + "://…"
-    try:
-        from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-        params = {k: v for k, v in conninfo_to_dict(url).items() if k != "password"}
-        return make_conninfo(**params)
-    except psycopg.Error:
-        return "(an unreadable connection string)"
 
 
 def _connect(url: str, purpose: str) -> psycopg.Connection:

@@ -510,7 +510,7 @@ def test_an_unreachable_server_is_one_line_without_the_password() -> None:
         with pytest.raises(RagchatError) as failed:
             attempt()
         message = str(failed.value)
-        assert message.startswith(f"Cannot reach the database at postgresql://ann@127.0.0.1:{port}/notes (")
+        assert message.startswith(f"Cannot reach the database at postgresql://ann:***@127.0.0.1:{port}/notes (")
         assert message.endswith(" — check RAGCHAT_DATABASE_URL and that Postgres is running.")
         assert "\n" not in message and "s3cret" not in message
 
