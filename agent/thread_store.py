@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import MemorySaver
 
+from knowledge.atomic import aside_name
 from knowledge.errors import (
     SQLITE_BUSY_CODES,
     SQLITE_CORRUPT_CODES,
@@ -128,7 +129,7 @@ def connect(home: Path) -> tuple[sqlite3.Connection, str | None]:
         except sqlite3.DatabaseError as exc:
             if not is_damaged(exc):
                 raise
-            kept = path.with_name(f"threads.damaged-{datetime.now(UTC):%Y%m%d-%H%M%S}.sqlite")
+            kept = aside_name(path, "threads", ".sqlite")
             for suffix in ("", "-wal", "-shm"):
                 damaged = Path(f"{path}{suffix}")
                 if damaged.exists():

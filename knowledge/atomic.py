@@ -1,9 +1,10 @@
-"""Writing a small file so that a crash leaves either the old or the new content, never half of one."""
+"""Files changed safely: a small file written whole or not at all, a damaged one kept aside under a free name."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -19,3 +20,17 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def aside_name(path: Path, stem: str, suffix: str = "") -> Path:
+    """Return the free name beside ``path`` to keep a damaged file as: ``<stem>.damaged-<time><suffix>``.
+
+    A second one within the same second gets ``-2``, ``-3``…: nothing kept aside is ever overwritten.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    kept = path.with_name(f"{stem}.damaged-{stamp}{suffix}")
+    for n in range(2, 1000):
+        if not kept.exists():
+            break
+        kept = path.with_name(f"{stem}.damaged-{stamp}-{n}{suffix}")
+    return kept

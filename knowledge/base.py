@@ -20,7 +20,6 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -316,7 +315,7 @@ class KnowledgeBase:
                 (self.home / "index.json").unlink(missing_ok=True)
             except IndexDamaged:
                 forgotten = set()
-                kept = _set_aside_legacy(self.home)
+                kept = legacy.set_aside(self.home)
                 warnings.append(f"The unreadable index was kept as {kept}; a new one is being built.")
             self._legacy_checked = True
             return forgotten, warnings
@@ -336,19 +335,6 @@ class KnowledgeBase:
         """Hold the right to change the index: one thread here, one writer on this knowledge base."""
         with self._writer, self.engine.writing():
             yield
-
-
-def _set_aside_legacy(home: Path) -> str:
-    """Rename an unreadable old-format index (folder or first-version file) aside; return its new name."""
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    kept = ""
-    for name in (legacy.FOLDER, "index.json"):
-        path = home / name
-        if path.exists():
-            target = path.with_name(f"{path.stem}.damaged-{stamp}{path.suffix}")
-            os.replace(path, target)
-            kept = kept or target.name
-    return kept
 
 
 def no_index() -> RagchatError:

@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from knowledge.atomic import aside_name
 from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
 from knowledge.engine import FileChunks, FileRecord, IndexInfo, in_batches
 from knowledge.errors import IndexDamaged, RagchatError, explain_os_error
@@ -176,4 +177,25 @@ def _reason(exc: BaseException) -> str:
     return " ".join(reason.split())[:200]
 
 
-__all__ = ["FOLDER", "RagchatError", "found", "migrate", "read"]
+def set_aside(home: Path) -> str:
+    """Rename an unreadable old-format index (folder, first-version file) to ``*.damaged-<time>``; return the name.
+
+    Never deletes it; a read-only or full disk is its one-line error, and then nothing is renamed.
+    """
+    kept = ""
+    for name in (FOLDER, "index.json"):
+        path = home / name
+        try:
+            if path.exists():
+                target = aside_name(path, name)
+                os.replace(path, target)
+                kept = kept or target.name
+        except OSError as exc:
+            fault = explain_os_error(exc, home)
+            if fault is None:
+                raise
+            raise fault from exc
+    return kept
+
+
+__all__ = ["FOLDER", "RagchatError", "found", "migrate", "read", "set_aside"]

@@ -26,13 +26,13 @@ import threading
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
+from knowledge.atomic import aside_name
 from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
 from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, in_batches, now
 from knowledge.errors import (
@@ -370,12 +370,7 @@ class SQLiteEngine:
             self.close()
             if not self.path.exists():
                 return None
-            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            kept = self.path.with_name(f"knowledge.damaged-{stamp}.sqlite")
-            for n in range(2, 1000):
-                if not kept.exists():
-                    break
-                kept = self.path.with_name(f"knowledge.damaged-{stamp}-{n}.sqlite")
+            kept = aside_name(self.path, "knowledge", ".sqlite")
             try:
                 for suffix in ("-wal", "-shm", ""):
                     path = Path(f"{self.path}{suffix}")

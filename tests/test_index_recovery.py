@@ -138,7 +138,7 @@ class FrozenClock(datetime):
 
 
 def test_two_rebuilds_in_one_second_keep_both_damaged_copies(built: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("knowledge.sqlite_engine.datetime", FrozenClock)
+    monkeypatch.setattr("knowledge.atomic.datetime", FrozenClock)  # where every damaged copy is named
     for _ in range(2):
         built.index_path.write_text("null")
         assert main(["ingest", "--rebuild"]) == 0
