@@ -88,11 +88,7 @@ class Calibration:
         """Return each held-aside question's best cosine against ``chunks`` (unit rows), sorted."""
         if not len(chunks) or not len(self.vectors):
             return np.zeros(0, dtype=np.float32)
-        best = np.full(len(self.vectors), -1.0, dtype=np.float32)
-        for start in range(0, len(chunks), 65536):  # bounded memory on a big index
-            block = chunks[start : start + 65536] @ self.vectors.T
-            best = np.maximum(best, block.max(axis=0))
-        return np.sort(best)
+        return np.sort(best_cosines(chunks, self.vectors))
 
     def threshold(self, chunks: np.ndarray, percentile: float = PERCENTILE) -> float | None:
         """Return the cosine that only ``100 - percentile`` % of unrelated questions reach here (None: no chunks).
@@ -109,6 +105,14 @@ class Calibration:
         if not len(scores):
             return None
         return math.floor(float(np.percentile(scores, percentile)) * 10_000 + 1) / 10_000
+
+
+def best_cosines(chunks: np.ndarray, questions: np.ndarray) -> np.ndarray:
+    """Return each question's best cosine against ``chunks`` (unit rows both), -1 where there are no chunks."""
+    best = np.full(len(questions), -1.0, dtype=np.float32)
+    for start in range(0, len(chunks), 65536):  # bounded memory on a big index
+        best = np.maximum(best, (chunks[start : start + 65536] @ questions.T).max(axis=0))
+    return best
 
 
 def embed_held_aside(embeddings: Embeddings) -> Calibration:

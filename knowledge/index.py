@@ -133,12 +133,15 @@ class KnowledgeIndex:
         ranked = [key for key in ranked if key in chunks]  # removed meanwhile by another writer
         if words:
             bm25_of = self._scorer(words)
+        passages = group(chunks, ranked, k, self.info.chunk_size)
+        taken = [key for members in passages for key in members]
+        cosines = [self.engine.cosines(v, taken) for v in vectors]  # one call per query, not per passage
         results = []
-        for members in group(chunks, ranked, k, self.info.chunk_size):
+        for members in passages:
             doc = joined(chunks, members)
             doc.metadata["score"] = round(float(score_of[members[0]]), 4)
             if vectors:
-                best = max(max(self.engine.cosines(v, members).values(), default=0.0) for v in vectors)
+                best = max((of[key] for of in cosines for key in members if key in of), default=0.0)
                 doc.metadata["vector_score"] = round(float(best), 4)
             if words:
                 doc.metadata["keyword_score"] = round(max(bm25_of(chunks[key]) for key in members), 4)

@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 
 from knowledge.atomic import aside_name
-from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
+from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration, best_cosines
 from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, in_batches, now
 from knowledge.errors import (
     SQLITE_BUSY_CODES,
@@ -235,11 +235,7 @@ class SQLiteEngine:
     def best_cosines(self, vectors: np.ndarray) -> np.ndarray:
         """Return each unit vector's best cosine with any chunk."""
         with self._lock:
-            chunks = self._matrix.live()
-            best = np.full(len(vectors), -1.0, dtype=np.float32)
-            for start in range(0, len(chunks), 65536):  # bounded memory on a big index
-                best = np.maximum(best, (chunks[start : start + 65536] @ vectors.T).max(axis=0))
-            return best
+            return best_cosines(self._matrix.live(), vectors)
 
     def export(self, batch: int = 4096) -> Iterator[list[FileChunks]]:
         """Yield every indexed file with its chunks (in file order) and vectors, about ``batch`` chunks at a time."""
