@@ -108,9 +108,18 @@ def bm25(query: Sequence[str], chunk: Sequence[str], chunks: int, average: float
     for word in dict.fromkeys(query):
         found = counts.get(word, 0)
         if found:
-            weight = math.log((chunks - holding.get(word, 0) + 0.5) / (holding.get(word, 0) + 0.5))
-            score += (weight if weight > 0 else 1e-6) * found * (BM25_K1 + 1) / (found + norm)
+            score += bm25_weight(chunks, holding.get(word, 0)) * found * (BM25_K1 + 1) / (found + norm)
     return score
+
+
+def bm25_weight(chunks: int, holding: int) -> float:
+    """Return the IDF a word held by ``holding`` of ``chunks`` chunks weighs in BM25, as FTS5 computes it.
+
+    >>> round(bm25_weight(10, 1), 3), bm25_weight(10, 6)
+    (1.846, 1e-06)
+    """
+    weight = math.log((chunks - holding + 0.5) / (holding + 0.5))
+    return weight if weight > 0 else 1e-6
 
 
 def coverage(query: str, text: str) -> float:

@@ -7,7 +7,9 @@ row: new chunks are appended, removed ones are masked at once and squeezed out w
 make up a quarter of the matrix (compaction costs one copy of the live rows).
 
 Each row carries the chunk's database key and its file's key, so a search can be limited
-to some files by a comparison on one small integer column.
+to some files by a comparison on one small integer column, and its length in words, which
+keyword ranking (:mod:`knowledge.postings`) needs for BM25. Keys only grow, so rows stay in
+key order and a chunk's row is found by a binary search over the keys.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ class VectorMatrix:
         self._matrix = np.zeros((0, dimension), dtype=np.float32)
         self._keys = np.zeros(0, dtype=np.int64)
         self._files = np.zeros(0, dtype=np.int64)
+        self._lengths = np.zeros(0, dtype=np.int32)
         self._alive = np.zeros(0, dtype=bool)
         self._count = 0  # rows used, alive or not
+        self._words = 0  # the live rows' lengths together
         self._row_of: dict[int, int] = {}
 
     def __len__(self) -> int:
@@ -42,6 +46,11 @@ class VectorMatrix:
     def last_key(self) -> int:
         """The highest chunk key held (keys only grow), 0 when empty."""
         return int(self._keys[: self._count].max()) if self._count else 0
+
+    @property
+    def words(self) -> int:
+        """How many words the chunks held have together (their lengths' sum)."""
+        return self._words
 
     def keys(self) -> set[int]:
         """The keys of the chunks held."""
@@ -56,14 +65,18 @@ class VectorMatrix:
         if rows > len(self._matrix) and self.dimension:
             rows = rows + rows // 8 if not self._count else max(rows, len(self._matrix) + len(self._matrix) // 4)
             self._matrix = _grown(self._matrix, rows, self._count)
-            self._keys, self._files, self._alive = (
-                _grown(a, rows, self._count) for a in (self._keys, self._files, self._alive)
+            self._keys, self._files, self._lengths, self._alive = (
+                _grown(a, rows, self._count) for a in (self._keys, self._files, self._lengths, self._alive)
             )
 
-    def append(self, keys: np.ndarray, files: np.ndarray, vectors: np.ndarray) -> None:
-        """Add rows (vectors are normalised here); keys must be new."""
+    def append(
+        self, keys: np.ndarray, files: np.ndarray, vectors: np.ndarray, lengths: np.ndarray | None = None
+    ) -> None:
+        """Add rows (vectors are normalised here); keys must be new and above every key held."""
         if not len(keys):
             return
+        if self._count and int(keys[0]) <= int(self._keys[self._count - 1]) or np.any(np.diff(keys) <= 0):
+            raise ValueError("Chunk keys must be appended in increasing order, above the keys held.")
         rows = normalise(vectors)
         if not self.dimension or not self._count:
             self.dimension = rows.shape[1]
@@ -75,13 +88,15 @@ class VectorMatrix:
         if need > len(self._matrix):  # grow by doubling: appending is amortised O(1) per row
             size = max(need, 2 * len(self._matrix), 64)
             self._matrix = _grown(self._matrix, size, self._count)
-            self._keys, self._files, self._alive = (
-                _grown(a, size, self._count) for a in (self._keys, self._files, self._alive)
+            self._keys, self._files, self._lengths, self._alive = (
+                _grown(a, size, self._count) for a in (self._keys, self._files, self._lengths, self._alive)
             )
         end = self._count + len(rows)
         self._matrix[self._count : end] = rows
         self._keys[self._count : end] = keys
         self._files[self._count : end] = files
+        self._lengths[self._count : end] = 0 if lengths is None else lengths
+        self._words += 0 if lengths is None else int(np.sum(lengths))
         self._alive[self._count : end] = True
         self._row_of.update((int(key), row) for row, key in enumerate(keys.tolist(), start=self._count))
         self._count = end
@@ -92,6 +107,7 @@ class VectorMatrix:
             row = self._row_of.pop(int(key), None)
             if row is not None:
                 self._alive[row] = False
+                self._words -= int(self._lengths[row])
         if self._count and self._count - len(self._row_of) >= COMPACT_AT * self._count:
             self._compact()
 
@@ -117,6 +133,31 @@ class VectorMatrix:
         rows = top_rows(scores, min(depth, int(allowed.sum())))
         return self._keys[rows], scores[rows]
 
+    def rows_of(self, keys: np.ndarray) -> np.ndarray:
+        """Return the row of each key (ascending keys), -1 where the chunk is not held."""
+        used = self._keys[: self._count]
+        rows = np.searchsorted(used, keys)
+        rows[rows >= self._count] = 0
+        held = (used[rows] == keys) & self._alive[rows] if self._count else np.zeros(len(keys), dtype=bool)
+        return np.where(held, rows, -1)
+
+    @property
+    def count(self) -> int:
+        """Rows used, masked ones included (the length of :meth:`cosines` and of the row arrays)."""
+        return self._count
+
+    def files_of(self, rows: np.ndarray) -> np.ndarray:
+        """Return the file key of each row."""
+        return self._files[rows]
+
+    def lengths_of(self, rows: np.ndarray) -> np.ndarray:
+        """Return the length in words of each row's chunk."""
+        return self._lengths[rows]
+
+    def keys_of(self, rows: np.ndarray) -> np.ndarray:
+        """Return the chunk key of each row."""
+        return self._keys[rows]
+
     def cosines(self, vector: np.ndarray) -> np.ndarray:
         """Return the cosine of ``vector`` with every row used (masked rows included: callers mask them)."""
         query = normalise(np.asarray(vector, dtype=np.float32))[0]
@@ -139,7 +180,7 @@ class VectorMatrix:
     def _compact(self) -> None:
         keep = np.flatnonzero(self._alive[: self._count])
         self._matrix = np.ascontiguousarray(self._matrix[keep])
-        self._keys, self._files = self._keys[keep], self._files[keep]
+        self._keys, self._files, self._lengths = self._keys[keep], self._files[keep], self._lengths[keep]
         self._alive = np.ones(len(keep), dtype=bool)
         self._count = len(keep)
         self._row_of = {int(key): row for row, key in enumerate(self._keys.tolist())}

@@ -3,9 +3,10 @@
 ``<home>/knowledge.sqlite`` holds the indexed files, their chunks (text, metadata, and the
 vector as a float32 BLOB), the sources the user forgot, the embedder's identity and the
 calibration vectors. Keyword search is SQLite's FTS5 over each chunk's stems
-(:func:`knowledge.keyword.stems`), ranked by BM25. Vector search is exact, in memory: the
+(:func:`knowledge.keyword.stems`), ranked by BM25 in memory over the postings FTS5 gives
+for the words asked (:mod:`knowledge.postings`). Vector search is exact, in memory: the
 vectors are read into a :class:`~knowledge.matrix.VectorMatrix` when the index is first
-opened and kept in step with the database from then on.
+opened and kept in step with the database from then on, and so are the postings held.
 
 Changes are transactions (WAL journal): a file's old chunks go and its new ones come in
 one commit, so a crash at any moment leaves the database at the last commit. Other
@@ -46,6 +47,7 @@ from knowledge.errors import (
 )
 from knowledge.keyword import stems
 from knowledge.matrix import VectorMatrix
+from knowledge.postings import Postings, rank
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -92,6 +94,8 @@ CREATE TRIGGER IF NOT EXISTS chunk_words_follow AFTER DELETE ON chunks BEGIN
 END;
 CREATE TABLE IF NOT EXISTS forgotten (source TEXT PRIMARY KEY);
 """
+VOCABULARY = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunk_vocab USING fts5vocab(main, chunk_words, instance)"
+"""Each word's occurrences (chunk, position), for reading a word's postings; in memory, per connection."""
 TABLES = frozenset({"ragchat_schema", "meta", "files", "chunks", "chunk_words", "term_docs", "forgotten"})
 
 
@@ -110,6 +114,7 @@ class SQLiteEngine:
         self.version = 0
         self._file_keys: dict[str, int] = {}
         self._matrix = VectorMatrix()
+        self._postings = Postings()
         self._reader: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
         self._seen: tuple[int, int, int] | None = None  # (inode, data_version, schema version) last loaded
@@ -161,31 +166,20 @@ class SQLiteEngine:
             return self._matrix.search(vector, depth, self._file_ids(sources))
 
     def keyword_ranking(self, words: Sequence[str], depth: int, sources: Collection[str] | None) -> Ranking:
-        """Return the ``depth`` best chunks holding any of ``words``, by FTS5's BM25.
+        """Return the ``depth`` best chunks holding any of ``words``, by BM25 as FTS5 scores it.
 
-        Words held by half the chunks or more are left out of the query when rarer ones remain:
-        FTS5 gives them an IDF of 1e-6, so they change no score, but matching them would make
-        it score nearly every chunk.
+        Words held by half the chunks or more are left out when rarer ones are held: BM25 gives
+        them a weight of 1e-6, so they change no score, but they would make nearly every chunk
+        a candidate (and their postings are the longest to read).
         """
         if not words or depth <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        held = self.document_frequency(words)
-        telling = [word for word in words if held.get(word, 0) < self.chunk_count / 2]
-        query, args = _match(telling or words), []
-        if sources is None:
-            sql = "SELECT rowid, -bm25(chunk_words) FROM chunk_words WHERE chunk_words MATCH ? ORDER BY rank LIMIT ?"
-            args = [query, depth]
-        else:
-            ids = self._file_ids(sources)
-            marks = ",".join("?" * len(ids))
-            sql = (
-                "SELECT w.rowid, -bm25(chunk_words) FROM chunk_words w JOIN chunks c ON c.id = w.rowid "
-                f"WHERE chunk_words MATCH ? AND c.file IN ({marks}) ORDER BY bm25(chunk_words) LIMIT ?"
-            )
-            args = [query, *ids, depth]
-        rows = self._query(sql, args)
-        keys = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        return keys, np.fromiter((row[1] for row in rows), dtype=np.float32, count=len(rows))
+        unique = list(dict.fromkeys(words))
+        with self._lock:
+            held = self.document_frequency(unique)
+            telling = [word for word in unique if 0 < held.get(word, 0) < self.chunk_count / 2]
+            postings = [self._postings.of(word, self._read_postings) for word in telling or unique]
+            return rank(postings, self._matrix, depth, self._file_ids(sources))
 
     def cosines(self, vector: np.ndarray, keys: Collection[int]) -> dict[int, float]:
         """Return the cosine of ``vector`` with each of these chunks."""
@@ -418,6 +412,7 @@ class SQLiteEngine:
             )
         ):
             self._matrix = VectorMatrix(info.dimension if info else 0)
+            self._postings.clear()
         self.info = info
         known = set(self._file_keys.values())
         self.files, self._file_keys = {}, {}
@@ -446,15 +441,25 @@ class SQLiteEngine:
             self._matrix.remove(self._matrix.keys() - held)
         self._matrix.reserve(new)  # read in batches into room made once: memory stays ~1x
         width = 4 * (info.dimension if info else 0)
-        rows = db.execute("SELECT id, file, vector FROM chunks WHERE id > ? ORDER BY id", (last,))
+        rows = db.execute(  # each chunk's length in words as FTS5 counted it (its docsize: a varint)
+            "SELECT c.id, c.file, c.vector, d.sz FROM chunks c LEFT JOIN chunk_words_docsize d ON d.id = c.id "
+            "WHERE c.id > ? ORDER BY c.id",
+            (last,),
+        )
         while batch := rows.fetchmany(LOAD_BATCH):
-            keys, files, blobs = zip(*batch, strict=True)
+            keys, files, blobs, sizes = zip(*batch, strict=True)
             if not width or any(len(blob) != width for blob in blobs):
                 raise IndexDamaged(f"The index {self.path} is damaged (a vector is not {width // 4}-d) — {REBUILD}.")
             vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(keys), -1)
             if not np.isfinite(vectors).all():
                 raise IndexDamaged(f"The index {self.path} is damaged (a vector holds NaN or infinity) — {REBUILD}.")
-            self._matrix.append(np.asarray(keys, dtype=np.int64), np.asarray(files, dtype=np.int64), vectors)
+            lengths = np.fromiter(map(_varint, sizes), dtype=np.int32, count=len(sizes))
+            self._matrix.append(np.asarray(keys, dtype=np.int64), np.asarray(files, dtype=np.int64), vectors, lengths)
+        if new and self._postings.upto:  # the words held gain the new chunks' counts
+            since = (self._postings.upto,)
+            added = db.execute("SELECT rowid, words FROM chunk_words WHERE rowid > ? ORDER BY rowid", since)
+            self._postings.extend(added, self._matrix.last_key)
+        self._postings.upto = max(self._postings.upto, self._matrix.last_key)
         self.calibration = self._stored_calibration(db, info)
         self._seen = (inode, data_version, SCHEMA_VERSION)
         self.version += 1
@@ -478,6 +483,18 @@ class SQLiteEngine:
                 length += len(split)
         db.executemany("DELETE FROM files WHERE source = ?", [(source,) for source in sources])
         _count_terms(db, Counter({term: -n for term, n in gone.items()}), -length)
+
+    def _read_postings(self, word: str, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return which chunks (keys up to ``upto``) hold ``word`` and how often, from FTS5's vocabulary."""
+        with self._reads, self._translated():
+            reader = self._reading()
+            reader.execute(VOCABULARY)
+            rows = reader.execute(
+                "SELECT doc, count(*) FROM temp.chunk_vocab WHERE term = ? AND doc <= ? GROUP BY doc ORDER BY doc",
+                (word, upto),
+            ).fetchall()
+        found = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return found[:, 0].copy(), found[:, 1].copy()
 
     def _stored_info(self, db: sqlite3.Connection) -> IndexInfo:
         row = db.execute("SELECT value FROM meta WHERE key = 'info'").fetchone()
@@ -545,6 +562,7 @@ class SQLiteEngine:
     def _forget_state(self) -> None:
         self.info, self.files, self.forgotten, self.calibration = None, {}, set(), None
         self._file_keys, self._matrix, self._seen = {}, VectorMatrix(), None
+        self._postings.clear()
         self.version += 1
 
     @contextmanager
@@ -608,9 +626,14 @@ def _count_terms(db: sqlite3.Connection, change: Counter[str], length: int) -> N
         db.execute("DELETE FROM term_docs WHERE docs <= 0")
 
 
-def _match(words: Sequence[str]) -> str:
-    """Return an FTS5 query for chunks holding any of ``words`` (stems are word characters only)."""
-    return " OR ".join(f'"{word}"' for word in dict.fromkeys(words))
+def _varint(blob: bytes | None) -> int:
+    """Return the first number of an FTS5 docsize blob (SQLite's varint: 7 bits a byte, high bit: more follow)."""
+    value = 0
+    for byte in blob or b"":
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            break
+    return value
 
 
 def _article(value: Any) -> int | None:
