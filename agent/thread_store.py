@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 import sqlite3
 import sys
 import threading
@@ -216,35 +215,14 @@ POSTGRES_SCHEMA = (
 
 def database_error(exc: Exception, url: str) -> RagchatError:
     """Return the one-line error for a Postgres failure at ``url`` (its password never shown)."""
-    import psycopg
+    from knowledge.errors import database_unreachable, postgres_reason, postgres_unreachable, without_password
 
-    from knowledge.errors import without_password
-
-    state = getattr(exc, "sqlstate", None) or ""
-    if isinstance(exc, psycopg.OperationalError) and state[:2] in ("", "08", "57"):  # no connection, server gone
-        return RagchatError(
-            f"Cannot reach the database at {without_password(url)} ({short_reason(exc)}) — "
-            "check RAGCHAT_DATABASE_URL and that Postgres is running."
-        )
+    if postgres_unreachable(exc):
+        return database_unreachable(url, exc)
     return RagchatError(
-        f"The database at {without_password(url)} refused ragchat's threads ({short_reason(exc)}) — "
+        f"The database at {without_password(url)} refused ragchat's threads ({postgres_reason(exc)}) — "
         "check the database, then try again."
     )
-
-
-def short_reason(exc: BaseException) -> str:
-    r"""Return the heart of a psycopg/libpq message: its first line, without the "connection to … failed:" preamble.
-
-    >>> short_reason(Exception('connection failed: connection to server at "127.0.0.1", port 5 failed: '
-    ...                        'Connection refused\n\tIs the server running on that host?'))
-    'Connection refused'
-    >>> short_reason(Exception('connection failed: connection to server at "db", port 5432 failed: FATAL:  '
-    ...                        'password authentication failed for user "ragchat"'))
-    'password authentication failed for user "ragchat"'
-    """
-    line = next((part.strip() for part in str(exc).splitlines() if part.strip()), type(exc).__name__)
-    line = re.sub(r"^.*\bfailed: ", "", line)
-    return re.sub(r"^(FATAL|ERROR):\s+", "", line) or type(exc).__name__
 
 
 def is_database_error(exc: BaseException) -> bool:

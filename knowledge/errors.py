@@ -185,3 +185,37 @@ def without_password(url: str) -> str:
         except ValueError:
             return url.split("://", 1)[0] + "://…"
     return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+
+
+def postgres_reason(exc: BaseException) -> str:
+    r"""Return the heart of a Postgres or libpq message on one line, without libpq's preambles.
+
+    >>> postgres_reason(Exception('connection failed: connection to server at "127.0.0.1", port 5 failed: '
+    ...                           'Connection refused\n\tIs the server running on that host?'))
+    'Connection refused'
+    >>> postgres_reason(Exception('connection failed: connection to server at "db", port 5432 failed: FATAL:  '
+    ...                           'password authentication failed for user "ragchat"'))
+    'password authentication failed for user "ragchat"'
+    >>> postgres_reason(Exception("Multiple connection attempts failed. All failures were:\n- host: 'db', "
+    ...                           "port: 5432: connection timeout expired\n- host: 'db2': refused"))
+    "host: 'db', port: 5432: connection timeout expired"
+    """
+    lines = [line.strip().lstrip("- ").strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[1] if len(lines) > 1 and lines[0].endswith(":") else (lines[0] if lines else "")
+    line = re.sub(r"^(FATAL|ERROR):\s+", "", re.sub(r"^.*\bfailed: ", "", line))
+    return line or type(exc).__name__
+
+
+def postgres_unreachable(exc: BaseException) -> bool:
+    """Whether a psycopg error is a connection that failed or was lost (no answer, shutdown, login refused)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    connection_lost = type(exc).__name__ == "OperationalError" and not state
+    return connection_lost or state.startswith(("08", "57P0", "28", "3D000"))
+
+
+def database_unreachable(url: str, exc: BaseException) -> RagchatError:
+    """Return the one-line error for a Postgres at ``url`` that cannot be reached (its password never shown)."""
+    return RagchatError(
+        f"Cannot reach the database at {without_password(url)} ({postgres_reason(exc)}) — check "
+        "RAGCHAT_DATABASE_URL and that Postgres is running."
+    )

@@ -44,7 +44,14 @@ from psycopg.types.json import Jsonb
 
 from knowledge.calibration import HELD_ASIDE, IDENTITY, Calibration
 from knowledge.engine import SCHEMA_VERSION, FileChunks, FileRecord, IndexInfo, Ranking, chunk_rows, in_batches, now
-from knowledge.errors import IndexDamaged, RagchatError, without_password
+from knowledge.errors import (
+    IndexDamaged,
+    RagchatError,
+    database_unreachable,
+    postgres_reason,
+    postgres_unreachable,
+    without_password,
+)
 from knowledge.keyword import idf, stems
 from knowledge.store import normalise
 
@@ -637,7 +644,7 @@ class PostgresEngine:
             try:
                 return work(self._reading())
             except psycopg.OperationalError as exc:
-                if not (opened and _unreachable(exc)):
+                if not (opened and postgres_unreachable(exc)):
                     raise
                 self._drop(reader=True)
                 return work(self._reading())
@@ -673,7 +680,7 @@ class PostgresEngine:
         except psycopg.errors.InsufficientPrivilege as exc:
             raise RagchatError(
                 f"ragchat may not create a schema in the database at {self.where} to keep the damaged index aside "
-                f"({_reason(exc)}) — drop or rename its tables ({', '.join(present)}), then run "
+                f"({postgres_reason(exc)}) — drop or rename its tables ({', '.join(present)}), then run "
                 "`ragchat ingest --rebuild` again."
             ) from exc
         return name
@@ -699,7 +706,7 @@ class PostgresEngine:
                 try:
                     db.execute("SELECT 1")  # idle since the last commit: lost meanwhile (a server restart)?
                 except psycopg.OperationalError as exc:
-                    if not _unreachable(exc):
+                    if not postgres_unreachable(exc):
                         raise
                     self._drop(writer=True)
                     with self._transaction() as db:  # a new connection, tables checked again
@@ -725,11 +732,11 @@ class PostgresEngine:
                     with db.transaction():
                         db.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 except psycopg.Error as exc:
-                    if _unreachable(exc):
+                    if postgres_unreachable(exc):
                         raise
                     raise RagchatError(
-                        f"The database at {self.where} cannot use pgvector ({_reason(exc)}) — install pgvector on "
-                        "the server, and run `CREATE EXTENSION vector` there as a user allowed to."
+                        f"The database at {self.where} cannot use pgvector ({postgres_reason(exc)}) — install "
+                        "pgvector on the server, and run `CREATE EXTENSION vector` there as a user allowed to."
                     ) from exc
             db.execute(SCHEMA)
             db.execute("INSERT INTO ragchat_schema VALUES (%s, %s) ON CONFLICT DO NOTHING", (SCHEMA_VERSION, now()))
@@ -765,7 +772,7 @@ class PostgresEngine:
                         time.sleep(0.05)
                     return
                 except psycopg.OperationalError as exc:
-                    if attempt == 2 or not _unreachable(exc):
+                    if attempt == 2 or not postgres_unreachable(exc):
                         raise
                     self._locker.close()  # lost while idle: once more on a new connection
 
@@ -791,12 +798,9 @@ class PostgresEngine:
             raise self._explained(exc) from exc
 
     def _explained(self, exc: psycopg.Error) -> RagchatError:
-        state, reason = exc.sqlstate or "", _reason(exc)
-        if _unreachable(exc):
-            return RagchatError(
-                f"Cannot reach the database at {self.where} ({reason}) — check RAGCHAT_DATABASE_URL and that "
-                "Postgres is running."
-            )
+        state, reason = exc.sqlstate or "", postgres_reason(exc)
+        if postgres_unreachable(exc):
+            return database_unreachable(self.url, exc)
         if state in ("XX001", "XX002", "42P01", "42703", "42704"):  # corrupt; a table, column or type gone
             return IndexDamaged(f"The index in the database at {self.where} is damaged ({reason}) — {REBUILD}.")
         if state.startswith("53"):  # insufficient resources: disk full, out of memory, too many connections
@@ -850,21 +854,6 @@ def _connect(url: str, purpose: str) -> psycopg.Connection:
     db = psycopg.connect(url, autocommit=True, **{k: v for k, v in defaults.items() if k not in given})
     set_json_loads(orjson.loads, db)
     return db
-
-
-def _unreachable(exc: psycopg.Error) -> bool:
-    """Whether ``exc`` is a connection that failed or was lost (no server answer, or an admin shutdown)."""
-    state = exc.sqlstate or ""
-    connection_lost = isinstance(exc, psycopg.OperationalError) and not state
-    return connection_lost or state.startswith(("08", "57P0", "28", "3D000"))
-
-
-def _reason(exc: BaseException) -> str:
-    """The first informative line of a Postgres or libpq message."""
-    lines = [line.strip().lstrip("- ").strip() for line in str(exc).splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].endswith(":"):  # "Multiple connection attempts failed. All failures were:"
-        return lines[1]
-    return lines[0] if lines else type(exc).__name__
 
 
 def _busy() -> RagchatError:
