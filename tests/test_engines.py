@@ -611,3 +611,35 @@ def test_postgres_builds_the_vector_index_once_an_ingest_is_done(postgres_url: s
     engine.refresh()
     keys, _ = engine.vector_ranking(np.array([0.01, 0, 1, 0], dtype=np.float32), 1, None)
     assert [doc.metadata["source"] for doc in engine.chunks(keys.tolist()).values()] == ["b.txt"]
+
+
+def test_postgres_builds_the_vector_index_anew_when_an_ingest_adds_many_rows(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def indexed() -> bool:
+        with psycopg.connect(postgres_url) as db:
+            return db.execute("SELECT to_regclass('ragchat_chunks_embedding') IS NOT NULL").fetchone()[0]
+
+    monkeypatch.setattr(postgres_engine, "REBUILD_MIN_ROWS", 3)
+    engine = PostgresEngine(postgres_url)
+    engine.start(IndexInfo("fake"))
+    with engine.writing():
+        engine.commit(add=[file_chunks(f"{n}.txt", f"Ferry timetable number {n}.") for n in range(18)])
+        engine.settle()
+    assert indexed()
+    with engine.writing():  # two rows among 18: a ninth would be 2, so they go into the index
+        engine.commit(add=[file_chunks("a.txt", "The automobile is serviced in spring.", "And in autumn.")])
+    assert indexed()
+    with engine.writing():  # three more, counted from this hold: more than a ninth of 20
+        engine.commit(add=[file_chunks("b.txt", "The vessel sails at dawn.")])
+        assert indexed()
+        engine.commit(add=[file_chunks("c.txt", "Gulls follow the vessel.", "The lighthouse keeper waves.")])
+        assert not indexed()  # dropped in that commit: building it anew is cheaper than inserting
+        engine.refresh()
+        keys, _ = engine.vector_ranking(np.array([0.01, 0, 1, 0], dtype=np.float32), 2, None)  # exact meanwhile
+        assert {doc.metadata["source"] for doc in engine.chunks(keys.tolist()).values()} == {"b.txt", "c.txt"}
+        engine.settle()
+    assert indexed()
+    engine.refresh()
+    keys, _ = engine.vector_ranking(np.array([0.01, 0, 1, 0], dtype=np.float32), 2, None)
+    assert {doc.metadata["source"] for doc in engine.chunks(keys.tolist()).values()} == {"b.txt", "c.txt"}
