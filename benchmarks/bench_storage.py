@@ -155,9 +155,9 @@ def recall(engine: Any, queries: int, depth: int = 4) -> dict[str, float]:
     """Return how the engine's vector search compares with exact search over the same vectors.
 
     ``recall@4, random queries``: the share of the exact top ``depth`` found, for random query vectors (on random
-    vectors every chunk is almost equally far: approximate search's worst case). ``near a chunk, found first``: for
-    a query near one stored chunk (its vector plus noise, cosine ~0.8: a question that matches a passage), whether
-    that chunk comes first.
+    vectors every chunk is almost equally far: approximate search's worst case), at the engine's own setting.
+    ``near a chunk, found first``: for a query near one stored chunk (its vector plus noise, cosine ~0.8: a question
+    that matches a passage), whether that chunk comes first, at each ``hnsw.ef_search`` of :data:`EF_SEARCHES`.
     """
     import numpy as np
 
@@ -178,14 +178,32 @@ def recall(engine: Any, queries: int, depth: int = 4) -> dict[str, float]:
         random_found.append(len(exact & {c.id for c in engine.chunks(keys.tolist()).values()}) / depth)
         row = int(rng.integers(len(matrix)))
         near = matrix[row] + 0.75 * rng.standard_normal(DIMENSION).astype(np.float32) / np.sqrt(DIMENSION)
-        for searched in (depth, 100, 400):  # how deep the index searches (Postgres: hnsw.ef_search = max(40, depth))
-            keys, _ = engine.vector_ranking(near, searched, None)
+        for ef_search in EF_SEARCHES:
+            with searching(ef_search):
+                keys, _ = engine.vector_ranking(near, depth, None)
             first = engine.chunks(keys[:1].tolist())
-            near_found.setdefault(searched, []).append(float([c.id for c in first.values()] == [ids[row]]))
+            near_found.setdefault(ef_search, []).append(float([c.id for c in first.values()] == [ids[row]]))
     return {f"recall@{depth}, random queries": float(np.mean(random_found))} | {
-        f"near a chunk, found first (searching {searched})": float(np.mean(found))
-        for searched, found in near_found.items()
+        f"near a chunk, found first (ef_search {ef_search})": float(np.mean(found))
+        for ef_search, found in near_found.items()
     }
+
+
+EF_SEARCHES = (40, 100, 200, 400)
+"""The ``hnsw.ef_search`` values recall is measured at: pgvector's default, then deeper."""
+
+
+@contextmanager
+def searching(ef_search: int) -> Iterator[None]:
+    """Make the Postgres engine search its HNSW index with exactly ``ef_search`` candidates inside the block."""
+    from knowledge import postgres_engine
+
+    kept = postgres_engine.EF_SEARCH
+    postgres_engine.EF_SEARCH = (ef_search, ef_search)
+    try:
+        yield
+    finally:
+        postgres_engine.EF_SEARCH = kept
 
 
 def filled_postgres(url: str, chunks: int, texts: list[str] | None = None, vectors: Any = None) -> Any:
@@ -242,19 +260,38 @@ def growth(admin: str, held: int, added: int) -> list[list[str]]:
     return rows
 
 
+PUBLIC_TEXT = ("/usr/share/doc/python3.11/html/_sources", "/usr/share/doc/linux-doc-6.1")
+"""Real prose for --recall-vectors wordllama: Debian's python3.11-doc and linux-doc-6.1 (reStructuredText sources)."""
+
+
 def public_passages(count: int) -> list[str]:
-    """Return ``count`` passages of real English prose: the longer docstrings of the Python packages installed here.
+    """Return ``count`` different passages of real English prose, split as ragchat splits (about 700 characters).
 
-    Split as ragchat splits documents (about 700 characters), in a fixed order, so every run gets the same ones.
+    The text is the Python and Linux kernel manuals' sources (``apt-get install python3.11-doc linux-doc-6.1``),
+    then the longer docstrings of the Python packages installed here, in a fixed order. A passage met again (the
+    kernel's manual ships each source twice) is taken once: equal vectors are not what a user's documents hold.
     """
-    import ast
-    import sysconfig
-
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(chunk_size=700, chunk_overlap=0)
-    passages: list[str] = []
-    seen: set[str] = set()
+    passages: dict[str, None] = {}
+    for text in _manuals_then_docstrings():
+        passages.update((part, None) for part in splitter.split_text(text) if len(part) >= 200)
+        if len(passages) >= count:
+            return list(passages)[:count]
+    raise SystemExit(f"Only {len(passages):,} passages here: install {', '.join(PUBLIC_TEXT)}, or ask for fewer.")
+
+
+def _manuals_then_docstrings() -> Iterator[str]:
+    import ast
+    import gzip
+    import sysconfig
+
+    for root in PUBLIC_TEXT:
+        for path in sorted(Path(root).rglob("*")):
+            if path.name.endswith((".txt", ".rst", ".rst.gz", ".txt.gz")):
+                raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+                yield raw.decode("utf-8", errors="replace")
     for path in sorted(Path(sysconfig.get_paths()["purelib"]).rglob("*.py")):
         try:
             tree = ast.parse(path.read_bytes())
@@ -263,32 +300,36 @@ def public_passages(count: int) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
                 doc = ast.get_docstring(node)
-                if doc and len(doc) >= 300 and doc not in seen:
-                    seen.add(doc)
-                    passages += [part for part in splitter.split_text(doc) if len(part) >= 200]
-        if len(passages) >= count:
-            return passages[:count]
-    raise SystemExit(f"Only {len(passages):,} passages of docstrings here; ask for fewer.")
+                if doc and len(doc) >= 200:
+                    yield doc
 
 
 def real_recall(engine: Any, vectors: Any, questions: Any, depth: int = 4) -> dict[str, float]:
     """Return the share of the exact top ``depth`` that the engine's vector search finds, per search depth.
 
-    ``questions`` are embedded texts the index does not hold (the opening sentences of other passages); the
-    search depth is how many candidates the engine is asked for (Postgres: ``hnsw.ef_search`` = max(40, depth)):
-    4 and 20 as a vector search of k=4 asks, 50 as hybrid search asks.
+    ``questions`` are embedded texts the index does not hold (the opening sentences of other passages), searched
+    at each ``hnsw.ef_search`` of :data:`EF_SEARCHES`. A chunk found counts when it is as close as the exact
+    ``depth``-th (equal vectors: any of them is right).
     """
     import numpy as np
 
     matrix = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     found: dict[int, list[float]] = {}
-    for question in questions:
-        exact = {f"{row // 10}-{row}" for row in np.argsort(-(matrix @ question))[:depth]}
-        for searched in (depth, 20, 50, 100, 400):
-            keys, _ = engine.vector_ranking(question, searched, None)
-            top = {chunk.id for chunk in engine.chunks(keys[:depth].tolist()).values()}
-            found.setdefault(searched, []).append(len(exact & top) / depth)
-    return {f"recall@{depth} searching {searched}": float(np.mean(values)) for searched, values in found.items()}
+    took: dict[int, list[float]] = {}
+    for ef_search in EF_SEARCHES:
+        for question in questions:
+            cosines = matrix @ question
+            enough = np.sort(cosines)[-depth] - 1e-5
+            start = time.perf_counter()
+            with searching(ef_search):
+                keys, _ = engine.vector_ranking(question, depth, None)
+            took.setdefault(ef_search, []).append((time.perf_counter() - start) * 1000)
+            rows = [int(chunk.id.split("-")[1]) for chunk in engine.chunks(keys[:depth].tolist()).values()]
+            found.setdefault(ef_search, []).append(sum(cosines[row] >= enough for row in rows) / depth)
+    return {
+        f"recall@{depth} at ef_search {ef} (p50 {statistics.median(took[ef]):.1f} ms)": float(np.mean(values))
+        for ef, values in found.items()
+    }
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -490,7 +531,7 @@ def main() -> int:
             else:
                 measured = real_recall(engine, vectors, questions / np.linalg.norm(questions, axis=1, keepdims=True))
             engine.close()
-        kind = "random 768-d" if vectors is None else f"WordLlama {vectors.shape[1]}-d docstring"
+        kind = "random 768-d" if vectors is None else f"WordLlama {vectors.shape[1]}-d real passage"
         print(f"Postgres, {args.recall_only:,} {kind} chunks stored and indexed in {built:.0f} s; "
               "HNSW against exact search: "
               + "; ".join(f"{kind}: {value:.3f}" for kind, value in measured.items()))  # fmt: skip
