@@ -259,6 +259,9 @@ def test_ask_see_sources_upload_and_see_it_indexed(
     box.fill(question)
     box.press("Enter")
     page.get_by_text("Sources (").first.wait_for(timeout=60_000)
+    # The run after an answer lists the thread by its question and draws the conversation anew (its expanders
+    # closed): open the sources after it, not in the instant before it, which a busy machine can stretch.
+    page.get_by_test_id("stSidebarUserContent").get_by_role("button", name=question).wait_for(timeout=60_000)
     settle(page)
     answer = page.get_by_test_id("stChatMessage").nth(1)
     expected = "Jónas Thorvik" if SCREENSHOTS else "Oriel Vantongeren in 1743"
