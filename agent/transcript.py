@@ -38,26 +38,32 @@ def mark_unanswered(messages: list[BaseMessage], answering: bool = False) -> lis
 
 
 def export_markdown(info: ThreadInfo, messages: list[BaseMessage]) -> str:
-    """Return a conversation as Markdown: each question, each answer, and the answer's sources."""
+    """Return a conversation as Markdown: each question, each answer, and the answer's sources.
+
+    Text that would make a viewer load an image or render HTML is written as :mod:`agent.markup`
+    shows it in the page; other text stays as it was written.
+    """
+    from agent.markup import escape, inert_markdown  # markdown-it only when a thread is exported
+
+    title = info.title if inert_markdown(info.title) == info.title else escape(info.title)
     started, updated = info.created_at[:16].replace("T", " "), info.updated_at[:16].replace("T", " ")
-    lines = [f"# {info.title}", "", f"Thread `{info.id}` · started {started} UTC · updated {updated} UTC", ""]
+    lines = [f"# {title}", "", f"Thread `{info.id}` · started {started} UTC · updated {updated} UTC", ""]
     for message in messages:
         if isinstance(message, HumanMessage):
-            lines += ["## Question", "", str(message.content), ""]
+            lines += ["## Question", "", inert_markdown(str(message.content)), ""]
         elif isinstance(message, AIMessage):
             details = message.additional_kwargs
             lines += ["## Passages found (search only)" if details.get("search_only") else "## Answer", ""]
             if not message.content and details.get("interrupted"):
                 lines += [f"*No answer: {stop_reason(details)}.*", ""]
                 continue
-            lines += [str(message.content), ""]
+            lines += [inert_markdown(str(message.content)), ""]
             if details.get("interrupted"):
                 lines += [f"*Interrupted: {stop_reason(details)}.*", ""]
             sources: list[dict[str, Any]] = details.get("sources", [])
             if sources:
-                lines += ["Sources:", ""]
-                lines += [f"{s['number']}. {source_label(s)} — {s['snippet']}" for s in sources]
-                lines.append("")
+                listed = "\n".join(f"{s['number']}. {source_label(s)} — {s['snippet']}" for s in sources)
+                lines += ["Sources:", "", inert_markdown(listed), ""]
     return "\n".join(lines)
 
 

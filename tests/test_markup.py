@@ -1,4 +1,4 @@
-"""ui.markup: answers keep their structure but no Markdown or HTML in them can load anything.
+"""agent.markup: answers keep their structure but no Markdown or HTML in them can load anything.
 
 ``HOSTILE_FORMS`` is every way we know for answer text to make a browser fetch an address;
 ``tests/test_browser.py`` puts them all in a document and an answer and counts what a real
@@ -13,7 +13,7 @@ import time
 import pytest
 from markdown_it import MarkdownIt
 
-from ui.markup import drafts, escape, safe_markdown
+from agent.markup import drafts, escape, safe_markdown
 
 R = "http://remote.test"
 HOSTILE_FORMS = {

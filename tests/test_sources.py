@@ -196,7 +196,7 @@ def test_sources_stored_by_an_older_version_still_render(env: Settings, assistan
 
 
 def escaped(text: str) -> str:
-    from ui.markup import escape
+    from agent.markup import escape
 
     return escape(text)
 

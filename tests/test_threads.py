@@ -13,6 +13,8 @@ from agent.assistant import Assistant
 from agent.settings import Settings
 from knowledge.errors import RagchatError
 from tests.fake_ollama import FakeOllama
+from tests.test_markup import R, active, hostile_markdown
+from tests.test_ui import visible
 from ui.cli import main
 
 ROOT = Path(__file__).parents[1]
@@ -79,6 +81,25 @@ def test_export_is_markdown_with_sources(assistant: Assistant, fake_ollama: Fake
         "## Question\n\nWho cast the Quillmarsh bell?\n\n## Answer\n\nOriel Vantongeren cast it [1].\n\n"
         "Sources:\n\n1. harbour.md · article 1 “The Quillmarsh Bell”"
     ) in markdown
+
+
+def test_an_export_of_hostile_text_makes_a_markdown_viewer_load_nothing(
+    settings: Settings, fake_ollama: FakeOllama
+) -> None:
+    (settings.docs_dir / "lanterns.txt").write_text("Quillmarsh lantern festival.\n\n" + hostile_markdown(R))
+    app = Assistant(settings)
+    app.ensure_index()
+    fake_ollama.enqueue(hostile_markdown(R))
+    question = f"![asked]({R}/question.png) <img src={R}/q.png> When is the Quillmarsh lantern festival?"
+    app.ask(question, "t").run()
+    markdown = app.export_thread("t")
+    assert active(markdown) == []  # a viewer that renders images and HTML (VS Code, Obsidian) fetches nothing
+    shown = visible(markdown)
+    assert "lanterns.txt" in shown  # a hostile document's snippet is among the sources
+    assert shown.startswith(f"![asked]({R}/question.png) <img src={R}/q.png>")  # the title, as the sidebar shows it
+    assert f"asked (image: {R}/question.png) <img src={R}/q.png> When is the Quillmarsh" in shown
+    assert f"inline alt (image: {R}/inline.png?data=secret)" in shown
+    assert f'<img src="{R}/raw-img.png" alt="raw">' in shown
 
 
 def test_memory_setting_keeps_nothing_on_disk(settings: Settings) -> None:

@@ -3,7 +3,7 @@
 ``streamlit run ui/app.py`` runs this file as the Chat page (``st.navigation``, the default page).
 ``answer`` consumes a turn: it streams the answer, showing each step, then the sources. Without a
 model, a question gets the best keyword matches instead (search-only mode). Answers keep their
-Markdown structure but pass through ``ui.markup.safe_markdown``, so no answer or source can make
+Markdown structure but pass through ``agent.markup.safe_markdown``, so no answer or source can make
 the browser load anything.
 """
 
@@ -17,11 +17,11 @@ import streamlit as st
 
 from agent.assistant import Assistant
 from agent.chat_model import Health
+from agent.markup import drafts, safe_markdown
 from agent.prompts import ABSTAIN_ANSWER
 from agent.sources import lines_label, passage, source_label
 from agent.turns import Done, Event, Failed, Status, Token
 from knowledge.errors import RagchatError
-from ui.markup import drafts, safe_markdown
 from ui.page_common import (
     current_thread,
     get_assistant,

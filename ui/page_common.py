@@ -15,11 +15,11 @@ import streamlit as st
 
 from agent.assistant import Assistant, check_thread_id
 from agent.chat_model import Health
+from agent.markup import escape, safe_markdown
 from agent.settings import load_settings
 from knowledge.errors import RagchatError
 from knowledge.ingest import IngestProgress
 from knowledge.keyword import terms
-from ui.markup import escape, safe_markdown
 
 ADDRESS = re.compile(r"https?://[^\s`<>]+?(?=[.,;:)]*(?:\s|$))")
 

@@ -13,6 +13,10 @@ becomes its alt text followed by its address as text; HTML in any form (a tag, a
 entity spelling one out, a tag split over lines) is shown as the characters it is.
 
 It does not judge what text says, only that showing it cannot make the browser load anything.
+
+An exported conversation is read in other viewers (an editor's preview, a notes app), most of which
+render images and HTML: :func:`inert_markdown` leaves text that holds neither as it was written and
+rewrites the rest with :func:`safe_markdown`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 ALIGN = {"text-align:left": ":--", "text-align:center": ":-:", "text-align:right": "--:"}
 
 _parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+_viewer = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])  # as most viewers read it
+ACTIVE = frozenset({"image", "html_inline", "html_block"})
 
 
 def escape(text: str) -> str:
@@ -52,6 +58,20 @@ def safe_markdown(text: str) -> str:
     - **Bold** logo \(image\: http\://example\.com/x\.png\) \<img src\=x\>
     """
     return _blocks(SyntaxTreeNode(_parser.parse(text)).children, tight=False)
+
+
+def inert_markdown(text: str) -> str:
+    r"""Return ``text`` as it is when a viewer rendering images and HTML would load nothing from it, else made safe.
+
+    >>> inert_markdown("**Nine** o'clock, from [pier 2](https://x.test).")
+    "**Nine** o'clock, from [pier 2](https://x.test)."
+    >>> inert_markdown("Nine <img src=http://x.test/a.png>")
+    'Nine \\<img src\\=http\\://x\\.test/a\\.png\\>'
+    """
+    tokens = _viewer.parse(text)
+    if any(t.type in ACTIVE for token in tokens for t in [token, *(token.children or [])]):
+        return safe_markdown(text)
+    return text
 
 
 def drafts(pieces: Iterable[str], every: float = 0.1) -> Iterator[str]:
