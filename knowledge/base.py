@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from knowledge import legacy
 from knowledge.engine import Engine, IndexInfo
-from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, write_refusal
+from knowledge.errors import EmbedderMismatch, IndexDamaged, RagchatError, counted, write_refusal
 from knowledge.index import KnowledgeIndex, SearchMode
 from knowledge.sqlite_engine import SQLiteEngine
 
@@ -350,7 +350,7 @@ def nothing_indexed(targets: Sequence[str | Path], report: SyncReport) -> Ragcha
     if report.forgotten and not report.skipped:
         count = len(report.forgotten)
         return RagchatError(
-            f"Every document in {where} is forgotten ({count} file{'s' if count > 1 else ''}) — "
+            f"Every document in {where} is forgotten ({counted(count, 'file')}) — "
             "`ragchat sources --forgotten` lists them, `ragchat ingest FILE` adds one back."
         )
     skipped = "; ".join(f"{name}: {why}" for name, why in report.skipped)

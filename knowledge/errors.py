@@ -27,6 +27,15 @@ class IndexDamaged(RagchatError):
     """The index on disk cannot be used as it is (unreadable or inconsistent); a rebuild sets it aside."""
 
 
+def counted(count: int, noun: str) -> str:
+    """Return ``count`` and ``noun``, plural unless there is exactly one (the messages' one way to count).
+
+    >>> counted(1, "file"), counted(0, "chunk"), counted(2, "thread")
+    ('1 file', '0 chunks', '2 threads')
+    """
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # numpy writes arrays with fwrite() and reports a short write without an errno; on a
 # regular file a short write means the disk (or the user's quota) is full.

@@ -37,6 +37,19 @@ def test_ingest_builds_the_index_and_summarises(env: Settings, capsys: pytest.Ca
     assert "Embedding: 100%" in err and "4/4" in err and "files 2/2" in err
 
 
+def test_counts_of_one_are_singular(env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "note.txt").write_text("The ferry leaves at nine.")
+    code, out, err = run(["ingest", str(one)], capsys)
+    assert (code, out) == (
+        0,
+        "1 added, 0 updated, 0 removed, 0 unchanged (1 chunk embedded). The index holds 1 chunk from 1 file.\n",
+    )
+    code, out, err = run(["sources"], capsys)
+    assert out.splitlines()[-1] == "1 file, 1 chunk, embeddings ollama/nomic-embed-text"
+
+
 def test_ingest_of_a_folder_without_documents_fails_clearly(
     env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -166,7 +166,7 @@ def test_cli_sources_counts_forgotten_files_in_its_footer(flags: list[str], caps
     capsys.readouterr()
     assert main(["sources", *flags]) == 0
     assert capsys.readouterr().out.splitlines()[-2:] == [
-        "1 files, 2 chunks, embeddings ollama/nomic-embed-text",
+        "1 file, 2 chunks, embeddings ollama/nomic-embed-text",
         "1 forgotten file is left out of the index — `ragchat sources --forgotten` lists it, "
         "`ragchat ingest FILE` adds one back.",
     ]

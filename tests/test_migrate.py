@@ -39,7 +39,7 @@ def test_everything_moves_and_is_used_from_postgres(
     calls = len(fake_ollama.calls("/api/embed"))
     assert main(["migrate", "--to", postgres_url]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Moved 1 files (2 chunks, nothing embedded again) and 2 threads to postgresql://")
+    assert out.startswith("Moved 1 file (2 chunks, nothing embedded again) and 2 threads to postgresql://")
     assert len(fake_ollama.calls("/api/embed")) == calls
     assert snapshot(settings.home) == before  # the data folder is left as it was
 

@@ -21,7 +21,7 @@ from agent.markup import drafts, safe_markdown
 from agent.prompts import ABSTAIN_ANSWER
 from agent.sources import lines_label, passage, source_label
 from agent.turns import Done, Event, Failed, Status, Token
-from knowledge.errors import RagchatError
+from knowledge.errors import RagchatError, counted
 from ui.page_common import (
     current_thread,
     get_assistant,
@@ -96,7 +96,7 @@ def build_first_index(assistant: Assistant) -> None:
         st.error(str(exc))
         st.stop()
     bar.empty()
-    st.toast(f"Indexed {index.chunk_count} chunks from {len(index.files)} files.")
+    st.toast(f"Indexed {counted(index.chunk_count, 'chunk')} from {counted(len(index.files), 'file')}.")
 
 
 def answer(assistant: Assistant, question: str, thread_id: str) -> None:

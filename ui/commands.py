@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from knowledge.errors import counted
 from ui.terminal import ProgressBar, human_size, one_line, print_sources, print_table, raw_scores, say
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ def run_sources(assistant: Assistant, args: argparse.Namespace) -> int:
         (r.source, str(r.chunks), human_size(r.size), r.indexed_at.replace("T", " ")[:16]) for r in index.files.values()
     ]
     print_table(("file", "chunks", "size", "indexed (UTC)"), rows)
-    say(f"\n{len(rows)} files, {index.chunk_count} chunks, embeddings {one_line(index.info.embedding)}")
+    held = f"{counted(len(rows), 'file')}, {counted(index.chunk_count, 'chunk')}"
+    say(f"\n{held}, embeddings {one_line(index.info.embedding)}")
     if count:
         say(left_out)
     return 0
@@ -71,7 +73,7 @@ def run_forget(assistant: Assistant, args: argparse.Namespace) -> int:
     removed = assistant.forget(args.paths)
     names = ", ".join(one_line(name) for name in removed)
     plural = len(removed) != 1
-    say(f"Removed {len(removed)} file{'s' if plural else ''} from the index: {names}")
+    say(f"Removed {counted(len(removed), 'file')} from the index: {names}")
     again = "`ragchat ingest FILE` adds one back" if plural else f"`ragchat ingest {shlex.quote(names)}` adds it back"
     say(f"`ragchat ingest` leaves {'them' if plural else 'it'} out from now on; {again}.")
     return 0
@@ -161,7 +163,8 @@ def run_migrate(assistant: Assistant, args: argparse.Namespace) -> int:
         for bar in bars.values():
             bar.close()
     say(
-        f"Moved {moved.files} files ({moved.chunks} chunks, nothing embedded again) and {moved.threads} threads "
+        f"Moved {counted(moved.files, 'file')} ({counted(moved.chunks, 'chunk')}, nothing embedded again) and "
+        f"{counted(moved.threads, 'thread')} "
         f"to {moved.where}. Set RAGCHAT_DATABASE_URL to it (or pass --database-url) on every ragchat that "
         "shares them; this data folder is left as it was."
     )
@@ -204,8 +207,8 @@ def summary(result: IngestResult) -> str:
     if report.skipped:
         counts.append(f"{len(report.skipped)} skipped")
     lines = [
-        f"{', '.join(counts)} ({report.chunks_embedded} chunks embedded). "
-        f"The index holds {index.chunk_count} chunks from {len(index.files)} files."
+        f"{', '.join(counts)} ({counted(report.chunks_embedded, 'chunk')} embedded). "
+        f"The index holds {counted(index.chunk_count, 'chunk')} from {counted(len(index.files), 'file')}."
     ]
     lines += [f"  skipped {one_line(name)}: {one_line(why)}" for name, why in report.skipped]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from agent.assistant import Assistant
 from agent.chat_model import Health
-from knowledge.errors import RagchatError
+from knowledge.errors import RagchatError, counted
 from knowledge.formats import SUPPORTED_EXTENSIONS
 from knowledge.ingest import source_path
 from ui.page_common import ask_first, confirm_deletion, get_assistant, health_now, inert, progress_callback
@@ -63,11 +63,7 @@ def documents_view(assistant: Assistant, health: Health) -> None:
             st.success(
                 f"{len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
                 f"{report.unchanged} unchanged."
-                + (
-                    f" {left_out} forgotten file{'s' if left_out > 1 else ''} left out (listed under “{LEFT_OUT}”)."
-                    if left_out
-                    else ""
-                )
+                + (f" {counted(left_out, 'forgotten file')} left out (listed under “{LEFT_OUT}”)." if left_out else "")
             )
         except RagchatError as exc:
             bar.empty()
@@ -86,7 +82,8 @@ def documents_view(assistant: Assistant, health: Health) -> None:
             for r in sorted(index.files.values(), key=lambda r: r.source)
         ]
         st.dataframe(rows, hide_index=True, width="stretch")
-        st.caption(f"{len(rows)} files, {index.chunk_count} chunks, embeddings {inert(index.info.embedding)}")
+        held = f"{counted(len(rows), 'file')}, {counted(index.chunk_count, 'chunk')}"
+        st.caption(f"{held}, embeddings {inert(index.info.embedding)}")
     if note := st.session_state.pop("documents_note", None):  # what a button below did, before the page was drawn
         st.success(note)
     if error := st.session_state.pop("documents_error", None):
@@ -103,7 +100,7 @@ def choose_documents(assistant: Assistant, files: list[str]) -> None:
     if not chosen:
         return
     many = len(chosen) > 1
-    count = f"{len(chosen)} file{'s' if many else ''}"
+    count = counted(len(chosen), "file")
     st.caption(
         "**Remove from index** keeps the files in the documents folder; rescans leave them out until you add them "
         "back or upload them again. **Delete** deletes them from the documents folder as well."

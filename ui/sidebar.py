@@ -12,7 +12,7 @@ import streamlit as st
 from agent.assistant import Assistant
 from agent.chat_model import Health
 from agent.threads import ThreadInfo, display_titles, filter_threads
-from knowledge.errors import RagchatError
+from knowledge.errors import RagchatError, counted
 from ui.page_common import ask_first, confirm_deletion, inert, message_markdown, new_thread, switch_thread
 
 NEW_CHAT_TITLE = "New chat"
@@ -129,7 +129,7 @@ def manage_threads(
             )
         if not chosen:
             return
-        count = f"{len(chosen)} thread{'s' if len(chosen) > 1 else ''}"
+        count = counted(len(chosen), "thread")
         if st.session_state.get("confirm_bulk") != chosen:  # a changed choice must be confirmed again
             st.button(
                 f"Delete {count}…",
@@ -163,7 +163,7 @@ def delete_threads(assistant: Assistant, thread_id: str) -> None:
         st.session_state.threads_error = str(exc)
     st.session_state["manage-threads"] = [t for t in doomed if t not in deleted]
     if deleted:
-        st.session_state.threads_note = f"Deleted {len(deleted)} thread{'s' if len(deleted) > 1 else ''}."
+        st.session_state.threads_note = f"Deleted {counted(len(deleted), 'thread')}."
     if thread_id in deleted:
         new_thread()
 
